@@ -1,0 +1,1 @@
+"""The networks of the paper's Fig. 2, one file each."""
