@@ -1,0 +1,124 @@
+"""Checkpoints: safetensors files holding a module's tensors and, in the header
+metadata, its config and kind. No pickles: loading never runs code.
+
+Writes are atomic (temporary file, fsync, rename), so a crash or a full disk
+never leaves a half-written checkpoint under the final name.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+FORMAT_VERSION = "1"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used; the message says why and what to do."""
+
+
+def select_device(preference: str | None = None) -> torch.device:
+    """CUDA when available, else CPU; `preference` or $IDE3D_DEVICE overrides."""
+    pref = (preference or os.environ.get("IDE3D_DEVICE") or "auto").lower()
+    if pref == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if pref.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("CUDA was requested but this torch build sees no CUDA device; use --device cpu")
+    if pref not in ("cpu",) and not pref.startswith("cuda"):
+        raise ValueError(f"unknown device {preference!r}; use auto, cpu or cuda[:N]")
+    return torch.device(pref)
+
+
+def atomic_write_bytes(path: str | os.PathLike, write) -> None:
+    """Call write(tmp_path) then move the result onto `path` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, torch.Tensor], kind: str,
+                    config: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> None:
+    """Write tensors + {kind, config, extra} metadata as safetensors, atomically."""
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    meta = {"format": "ide3d", "format_version": FORMAT_VERSION, "kind": kind,
+            "config": json.dumps(config or {}, sort_keys=True), "extra": json.dumps(extra or {}, sort_keys=True)}
+    atomic_write_bytes(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    """Header metadata of a checkpoint (config and extra decoded from JSON)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        with open(path, "rb") as f:
+            n = int.from_bytes(f.read(8), "little")
+            if n <= 0 or n > 100_000_000 or n + 8 > path.stat().st_size:
+                raise ValueError("bad header length")
+            header = json.loads(f.read(n))
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not a safetensors checkpoint or is truncated ({exc}); "
+                              "re-download or re-export it") from None
+    meta = header.get("__metadata__") or {}
+    if meta.get("format") != "ide3d":
+        raise CheckpointError(f"{path} is a safetensors file but not an IDE-3D checkpoint (no ide3d metadata)")
+    out = dict(meta)
+    for key in ("config", "extra"):
+        out[key] = json.loads(meta.get(key) or "{}")
+    return out
+
+
+def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Tensors and metadata; checks the file is whole and of the expected kind."""
+    meta = read_metadata(path)
+    if kind is not None and meta.get("kind") != kind:
+        raise CheckpointError(f"{path} holds a {meta.get('kind')!r} checkpoint, expected {kind!r}")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is damaged ({exc}); re-download or re-export it") from None
+    return state, meta
+
+
+def load_state_into(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Strict load with a message naming the missing, unexpected and mis-shaped tensors."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+        if shapes:
+            parts.append(f"{len(shapes)} with other shapes (e.g. {shapes[:3]})")
+        raise CheckpointError(f"{source} does not match this model: " + "; ".join(parts) +
+                              ". Was it saved with another preset or version?")
+    module.load_state_dict(state, strict=True)
+
+
+def default_checkpoint(name: str) -> Path:
+    """Path of a shipped checkpoint (weights/<name>.safetensors)."""
+    return WEIGHTS_DIR / f"{name}.safetensors"

@@ -1,0 +1,80 @@
+"""Tri-plane sampling and the dual MLP decoders (paper Eq. 1, appendix B).
+
+Phi_s: semantic features -> density sigma and 19 semantic logits.
+Phi_t: texture features  -> 32-d colour feature (first 3 channels = RGB in [0, 1]).
+Each is a single-hidden-layer MLP of 64 units with softplus.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..config import DecoderConfig
+from .layers import FullyConnected
+
+# Which world axes each plane spans: (x, y), (x, z), (z, y).
+PLANE_AXES = ((0, 1), (0, 2), (2, 1))
+
+
+def plane_coordinates(xyz: torch.Tensor, box_warp: float) -> torch.Tensor:
+    """[B, N, 3] world points -> [B, 3, N, 2] normalised coordinates on the three planes."""
+    p = xyz * (2.0 / box_warp)
+    return torch.stack([p[..., list(axes)] for axes in PLANE_AXES], dim=1)
+
+
+def sample_triplane(planes: torch.Tensor, xyz: torch.Tensor, box_warp: float) -> torch.Tensor:
+    """Bilinear features of points, averaged over the three planes.
+
+    planes [B, 3, C, H, W], xyz [B, N, 3] -> [B, N, C]. Points outside the cube read zeros.
+    """
+    b, _, c, h, w = planes.shape
+    n = xyz.shape[1]
+    grid = plane_coordinates(xyz, box_warp).reshape(b * 3, 1, n, 2)
+    out = F.grid_sample(planes.reshape(b * 3, c, h, w), grid.to(planes.dtype), mode="bilinear",
+                        padding_mode="zeros", align_corners=False)
+    return out.view(b, 3, c, n).mean(dim=1).transpose(1, 2)
+
+
+class SemanticDecoder(nn.Module):
+    def __init__(self, in_channels: int, cfg: DecoderConfig):
+        super().__init__()
+        self.hidden = FullyConnected(in_channels, cfg.hidden, "softplus")
+        self.out = FullyConnected(cfg.hidden, 1 + cfg.num_classes)
+        self.density_bias = cfg.density_bias
+
+    def forward(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.out(self.hidden(f))
+        sigma = F.softplus(y[..., :1] + self.density_bias)
+        return sigma, y[..., 1:]
+
+
+class TextureDecoder(nn.Module):
+    def __init__(self, in_channels: int, cfg: DecoderConfig):
+        super().__init__()
+        self.hidden = FullyConnected(in_channels, cfg.hidden, "softplus")
+        self.out = FullyConnected(cfg.hidden, cfg.feature_dim)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        # EG3D's mapping keeps RGB (and every feature) slightly beyond [0, 1] so the
+        # sigmoid never has to saturate to reach black or white.
+        return torch.sigmoid(self.out(self.hidden(f))) * (1 + 2 * 0.001) - 0.001
+
+
+class DualDecoder(nn.Module):
+    def __init__(self, semantic_channels: int, texture_channels: int, cfg: DecoderConfig, box_warp: float):
+        super().__init__()
+        self.semantic = SemanticDecoder(semantic_channels, cfg)
+        self.texture = TextureDecoder(texture_channels, cfg)
+        self.box_warp = box_warp
+
+    def decode_semantic(self, semantic_planes: torch.Tensor, xyz: torch.Tensor):
+        return self.semantic(sample_triplane(semantic_planes, xyz, self.box_warp))
+
+    def decode_texture(self, texture_planes: torch.Tensor, xyz: torch.Tensor) -> torch.Tensor:
+        return self.texture(sample_triplane(texture_planes, xyz, self.box_warp))
+
+    def forward(self, planes, xyz: torch.Tensor) -> dict[str, torch.Tensor]:
+        sigma, logits = self.decode_semantic(planes.semantic, xyz)
+        return {"sigma": sigma, "semantic_logits": logits,
+                "features": self.decode_texture(planes.texture, xyz)}
