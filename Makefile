@@ -1,0 +1,29 @@
+# Every target creates its own virtual environment (.venv) and installs what it needs.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test test-fast bench addon install clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[server,test,blender]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## The main job on the shipped default model.
+demo: $(STAMP)
+	$(VENV)/bin/ide3d demo --out out/demo
+
+## The whole test suite (under 15 minutes on 2 cores).
+test: $(STAMP)
+	OMP_NUM_THREADS=2 $(PY) -m pytest -q -p no:cacheprovider tests
+
+bench: $(STAMP)
+	$(PY) bench/generator.py
+
+clean:
+	rm -rf $(VENV) out dist
