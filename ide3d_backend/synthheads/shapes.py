@@ -1,0 +1,453 @@
+"""Signed-distance primitives and the composition of one synthetic head.
+
+Everything works on point components (x, y, z), each a float32 tensor of shape
+(N,): elementwise ops on separate components are much cheaper on the CPU than
+reductions over a trailing axis of size 3.
+
+The head is left/right symmetric in geometry (textures are not), so all parts
+are evaluated once at (|x|, y, z); paired classes (eyes, brows, ears) are told
+apart by the sign of x afterwards. The person's left (l_*) is the world +x
+side, which appears on the image RIGHT in a frontal view.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from .params import HeadParams, sample_params
+
+BOX_HALF = 0.49  # everything is clipped to this cube (inside the tri-plane cube [-0.5, 0.5]^3)
+
+# Class ids (CelebAMask-HQ order, see semantics.py).
+SKIN, NOSE, EYE_G, L_EYE, R_EYE, L_BROW, R_BROW, L_EAR, R_EAR = 1, 2, 3, 4, 5, 6, 7, 8, 9
+MOUTH, U_LIP, L_LIP, HAIR, HAT, EAR_R, NECK_L, NECK, CLOTH = 10, 11, 12, 13, 14, 15, 16, 17, 18
+
+
+# ----------------------------------------------------------------------------- primitives
+
+def _length(x, y, z=None):
+    if z is None:
+        return torch.sqrt(x * x + y * y)
+    return torch.sqrt(x * x + y * y + z * z)
+
+
+def rotation(yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0) -> list:
+    """Rows are the local axes in world coordinates (local = R @ (p - c)).
+
+    Built as Rz(roll) @ Rx(pitch) @ Ry(yaw) applied to world offsets."""
+    cy, sy, cx, sx, cz, sz = (math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch),
+                              math.cos(roll), math.sin(roll))
+    ry = np.array([[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]])
+    rx = np.array([[1, 0, 0], [0, cx, sx], [0, -sx, cx]])
+    rz = np.array([[cz, sz, 0], [-sz, cz, 0], [0, 0, 1]])
+    return (rz @ rx @ ry).tolist()
+
+
+def local(p, c, rot=None):
+    x, y, z = p[0] - c[0], p[1] - c[1], p[2] - c[2]
+    if rot is not None:
+        (a, b, e), (d, f, g), (h, i, j) = rot
+        x, y, z = a * x + b * y + e * z, d * x + f * y + g * z, h * x + i * y + j * z
+    return x, y, z
+
+
+def sd_sphere(p, c, r):
+    x, y, z = local(p, c)
+    return _length(x, y, z) - r
+
+
+def sd_ellipsoid(p, c, r, rot=None):
+    """Inigo Quilez's ellipsoid approximation (exact on the surface, good near it)."""
+    x, y, z = local(p, c, rot)
+    ax, ay, az = x * (1.0 / r[0]), y * (1.0 / r[1]), z * (1.0 / r[2])
+    k0 = _length(ax, ay, az)
+    k1 = _length(ax * (1.0 / r[0]), ay * (1.0 / r[1]), az * (1.0 / r[2]))
+    return k0 * (k0 - 1.0) / k1.clamp_min(1e-6)
+
+
+def sd_capsule(p, a, b, r, r2=None):
+    """Capsule from a to b with radius r (linearly tapering to r2 if given)."""
+    bax, bay, baz = b[0] - a[0], b[1] - a[1], b[2] - a[2]
+    inv = 1.0 / (bax * bax + bay * bay + baz * baz)
+    px, py, pz = p[0] - a[0], p[1] - a[1], p[2] - a[2]
+    h = ((px * bax + py * bay + pz * baz) * inv).clamp(0.0, 1.0)
+    d = _length(px - bax * h, py - bay * h, pz - baz * h)
+    if r2 is None:
+        return d - r
+    return d - (r + (r2 - r) * h)
+
+
+def sd_torus(p, c, big_r, small_r, rot=None, squash=1.0):
+    """Torus around the local z axis (ring in the local xy plane); squash scales local y."""
+    x, y, z = local(p, c, rot)
+    if squash != 1.0:
+        y = y * (1.0 / squash)
+    q = _length(x, y) - big_r
+    return _length(q, z) - small_r
+
+
+def sd_round_rect_frame(p, c, half, radius, thickness):
+    """Outline of a rounded rectangle in the local xy plane, with square-ish section."""
+    x, y, z = local(p, c)
+    qx = x.abs() - (half[0] - radius)
+    qy = y.abs() - (half[1] - radius)
+    outside = _length(qx.clamp_min(0), qy.clamp_min(0))
+    d2 = outside + torch.maximum(qx, qy).clamp_max(0) - radius
+    return torch.maximum(d2.abs() - thickness, z.abs() - thickness)
+
+
+def sd_box(p, c, half, rot=None, rounding=0.0):
+    x, y, z = local(p, c, rot)
+    qx, qy, qz = x.abs() - half[0], y.abs() - half[1], z.abs() - half[2]
+    outside = _length(qx.clamp_min(0), qy.clamp_min(0), qz.clamp_min(0))
+    inside = torch.maximum(torch.maximum(qx, qy), qz).clamp_max(0)
+    return outside + inside - rounding
+
+
+def smin(a, b, k):
+    """Polynomial smooth minimum (union) with blend radius k."""
+    h = (0.5 + 0.5 * (b - a) / k).clamp(0.0, 1.0)
+    return b + (a - b) * h - k * h * (1.0 - h)
+
+
+def smax(a, b, k):
+    """Smooth maximum (intersection / subtraction with -b)."""
+    return -smin(-a, -b, k)
+
+
+def _components(points: torch.Tensor):
+    points = points.float()
+    return points[:, 0], points[:, 1], points[:, 2]
+
+
+# ----------------------------------------------------------------------------- the head
+
+class Head:
+    """One synthetic head: `sdf(points) -> (distance, class)` and `albedo(points, class)`.
+
+    `params` holds every random choice (see params.py); the layout (feature
+    positions placed on the face surface) is derived from them at construction.
+    """
+
+    def __init__(self, params: HeadParams):
+        self.params = params
+        self._layout()
+
+    # -- layout ---------------------------------------------------------------
+    def _skin_base(self, p):
+        pr = self.params
+        d = sd_ellipsoid(p, pr.skull_center, pr.skull_radii)
+        d = smin(d, sd_ellipsoid(p, pr.jaw_center, pr.jaw_radii), 0.04)
+        d = smin(d, sd_sphere(p, self.chin_c, pr.chin_radius), 0.035)
+        d = smin(d, sd_ellipsoid(p, self.jaw_angle_c, self.jaw_angle_r), 0.04)
+        if hasattr(self, "cheek_c"):
+            d = smin(d, sd_ellipsoid(p, self.cheek_c, self.cheek_r), 0.03)
+        return d
+
+    @staticmethod
+    def _surface(fn, origins, direction, lo=0.0, hi=0.6, iters=40) -> np.ndarray:
+        """Distance along `direction` from each origin (outside the shape) to fn's surface,
+        by bisection between t=lo (outside) and t=hi (inside)."""
+        o = torch.tensor(np.asarray(origins, dtype=np.float32))
+        d = torch.tensor(np.asarray(direction, dtype=np.float32))
+        a = torch.full((o.shape[0],), float(lo))
+        b = torch.full((o.shape[0],), float(hi))
+        for _ in range(iters):
+            m = 0.5 * (a + b)
+            q = o + m[:, None] * d
+            inside = fn((q[:, 0], q[:, 1], q[:, 2])) < 0
+            b = torch.where(inside, m, b)
+            a = torch.where(inside, a, m)
+        return (0.5 * (a + b)).numpy()
+
+    def _front_z(self, fn, xs, ys) -> np.ndarray:
+        """z of the front surface of fn at (x, y), marching along -z from z=0.45."""
+        xs, ys = np.broadcast_arrays(np.asarray(xs, float), np.asarray(ys, float))
+        o = np.stack([xs, ys, np.full_like(xs, 0.45)], -1).reshape(-1, 3)
+        t = self._surface(fn, o, (0.0, 0.0, -1.0), 0.0, 0.6)
+        return (0.45 - t).reshape(xs.shape)
+
+    def _side_x(self, fn, ys, zs) -> np.ndarray:
+        ys, zs = np.broadcast_arrays(np.asarray(ys, float), np.asarray(zs, float))
+        o = np.stack([np.full_like(ys, 0.45), ys, zs], -1).reshape(-1, 3)
+        t = self._surface(fn, o, (-1.0, 0.0, 0.0), 0.0, 0.45)
+        return (0.45 - t).reshape(ys.shape)
+
+    def _layout(self):
+        pr = self.params
+        jc, jr = pr.jaw_center, pr.jaw_radii
+        # chin: sphere under the front of the jaw
+        cy = pr.chin_y + pr.chin_radius
+        t = max(0.0, 1 - ((cy - jc[1]) / jr[1]) ** 2)
+        jaw_front = jc[2] + jr[2] * math.sqrt(t)
+        self.chin_c = (0.0, cy, jaw_front - pr.chin_radius + 0.004)
+        self.jaw_angle_c = (pr.jaw_angle_x, -0.112, 0.005)
+        self.jaw_angle_r = (0.04, 0.048, 0.07)
+        # cheeks
+        s = float(self._front_z(self._skin_base, pr.cheek_x, -0.008))
+        self.cheek_c = (pr.cheek_x - 0.006, -0.004, s - 0.84 * pr.cheek_size)
+        self.cheek_r = (pr.cheek_size, 0.8 * pr.cheek_size, pr.cheek_size)
+        base = self._skin_base
+
+        # eyes (lens-shaped, turned outward with the face surface) and their sockets
+        ex, ey = pr.eye_x, pr.eye_y
+        zs = self._front_z(base, [ex, ex - pr.eye_w, ex + pr.eye_w], [ey, ey, ey])
+        yaw = math.atan2(zs[1] - zs[2], 2 * pr.eye_w)
+        self.eye_c = (ex, ey, float(zs[0]) - 0.0075)
+        self.eye_r = (pr.eye_w, pr.eye_h, 0.0115)
+        self.eye_rot = rotation(yaw=yaw * 0.8)
+        self.socket_r = (pr.eye_w + 0.0035, pr.eye_h + 0.004, 0.02)
+        self.eye_front = float(zs[0])
+
+        # brows: arched, following the forehead
+        by = ey + pr.brow_gap
+        bx = ex + 0.004
+        zb = self._front_z(base, [bx, bx - 0.022, bx + 0.022], [by, by, by])
+        byaw = math.atan2(zb[1] - zb[2], 0.044)
+        self.brow_c = (bx, by, float(zb[0]) - 0.0015)
+        self.brow_r = (0.027, pr.brow_thickness, 0.005)
+        self.brow_rot = rotation(yaw=byaw, roll=-pr.brow_tilt)
+
+        # nose: tapered bridge, tip ball, two alae
+        tip_y = ey - pr.nose_length
+        s0 = float(self._front_z(base, 0.0, tip_y))
+        sb = float(self._front_z(base, 0.0, ey + 0.008))
+        tip_r = pr.nose_width * 0.8
+        self.nose_top = (0.0, ey + 0.01, sb - 0.007)
+        self.nose_tip = (0.0, tip_y, s0 + pr.nose_projection - tip_r)
+        self.nose_tip_r = tip_r
+        self.ala_c = (pr.nose_width * 0.95, tip_y - 0.005, self.nose_tip[2] - 0.026)
+        self.ala_r = pr.nose_width * 0.6
+        self.nose_front = self.nose_tip[2] + tip_r
+        self.nose_bridge_z = sb
+
+        # lips and mouth
+        my = pr.mouth_y
+        sm = float(self._front_z(base, 0.0, my))
+        self.mouth_surface = sm
+        op = pr.mouth_open
+        self.ulip_c = (0.0, my + op / 2 + pr.upper_lip * 0.75, sm - 0.0045)
+        self.ulip_r = (pr.mouth_width, pr.upper_lip, 0.0145)
+        self.llip_c = (0.0, my - op / 2 - pr.lower_lip * 0.75, sm - 0.0065)
+        self.llip_r = (pr.mouth_width * 0.86, pr.lower_lip, 0.0145)
+        self.mouth_c = (0.0, my, sm - 0.016)
+        self.mouth_r = (pr.mouth_width * 0.9, op / 2 + 0.005, 0.018)
+        self.slot_c = (0.0, my, sm - 0.002)
+        self.slot_r = (pr.mouth_width * 0.88, op / 2 + 0.0025, 0.03)
+
+        # ears: flattened ellipsoids on the side of the skull, flaring backwards
+        sx = float(self._side_x(base, 0.0, -0.02))
+        es = pr.ear_size
+        self.ear_c = (sx + 0.006, 0.0, -0.02)
+        self.ear_r = (0.011, 0.041 * es, 0.026 * es)
+        self.ear_rot = rotation(yaw=-0.35)
+        self.ear_hole_c = (sx + 0.016, 0.002, -0.016)
+        self.ear_hole_r = (0.008, 0.027 * es, 0.016 * es)
+        self.head_side = sx
+
+        # neck and torso
+        nr = pr.neck_radius
+        self.neck_a, self.neck_b = (0.0, -0.05, -0.035), (0.0, -0.5, -0.055)
+        sw = pr.shoulder_width
+        self.chest_c, self.chest_r = (0.0, -0.57, -0.045), (sw * 1.3, 0.25, 0.13)
+        self.shoulder_c, self.shoulder_r = (sw + 0.02, -0.37, -0.05), (0.12, 0.085, 0.1)
+        self.neckline_c = (0.0, -0.30, 0.0)
+        self.neckline_r = (nr + pr.neckline_width * 0.6, 0.045 + pr.neckline_depth, 0.25)
+
+        # hair
+        hv = pr.hair_volume
+        sc, sr = pr.skull_center, pr.skull_radii
+        self.hair_r = (sr[0] + hv, sr[1] + hv, sr[2] + hv)
+        self.skull_top = sc[1] + sr[1]
+        front_z = sc[2] + sr[2] * math.sqrt(max(0.0, 1 - ((pr.hairline - sc[1]) / sr[1]) ** 2))
+        # hair where y > a + b z: front hairline at pr.hairline, sides at ~0.05
+        self.hair_a = 0.05
+        self.hair_b = (pr.hairline - self.hair_a) / max(front_z, 0.05)
+        fringe_y = ey + pr.brow_gap + 0.022
+        self.fringe_b = (fringe_y - self.hair_a) / max(front_z, 0.05)
+        self.bun_c, self.bun_r = (0.0, self.skull_top - 0.02, sc[2] - sr[2] + 0.02), 0.062
+
+        # hat
+        self.hat_r = (sr[0] + hv + 0.012, sr[1] + hv + 0.012, sr[2] + hv + 0.012)
+        hat_front_y = pr.hairline + 0.005
+        self.hat_b = 0.75
+        self.hat_a = hat_front_y - self.hat_b * front_z
+        self.brim_c = (0.0, hat_front_y + 0.006, front_z + 0.05)
+        self.brim_r = (0.115, 0.006, 0.1)
+
+        # glasses
+        gs = pr.glasses_size
+        zg = self.eye_front + 0.022
+        self.glass_c = (ex, ey + 0.002, zg)
+        self.glass_R = gs
+        zbr = max(zg, self.nose_bridge_z + 0.01)
+        self.bridge_a, self.bridge_b = (0.0, ey + 0.008, zbr), (ex - gs * 1.05, ey + 0.006, zg)
+        hinge_z = zg - 0.03
+        hx = float(self._side_x(base, ey + 0.006, hinge_z)) + 0.007
+        back_x = float(self._side_x(base, ey + 0.01, -0.045)) + 0.008
+        self.temple_a = (ex + gs * (1.2 if not pr.glasses_round else 1.0), ey + 0.006, zg)
+        self.hinge = (max(hx, self.temple_a[0]), ey + 0.008, hinge_z)
+        self.temple_b = (back_x, ey + 0.012, -0.045)
+
+        # earrings: at the ear lobe
+        lobe_y = self.ear_c[1] - self.ear_r[1] * 0.85
+        self.stud_c = (self.ear_c[0] + 0.005, lobe_y + 0.004, self.ear_c[2] + 0.006)
+        self.hoop_c = (self.ear_c[0] + 0.005, lobe_y - 0.009, self.ear_c[2] + 0.006)
+
+        # necklace: a tilted ring around the neck
+        self.necklace_c = (0.0, -0.255, -0.042)
+        self.necklace_R = nr + 0.007
+        self.necklace_rot = rotation(pitch=-math.pi / 2 + 0.4)  # ring axis ~ y, front lower
+        self.pendant_c = (0.0, -0.255 - self.necklace_R * math.sin(0.4) - 0.008,
+                          -0.042 + self.necklace_R * math.cos(0.4) + 0.006)
+
+    # -- evaluation -----------------------------------------------------------
+    def _parts(self, x, y, z):
+        """Geometry distance and the list of (class_pos, class_neg, distance, bias)."""
+        pr = self.params
+        ax = x.abs()
+        p = (ax, y, z)
+        parts = []
+
+        skin = self._skin_base(p)
+        eye_local = sd_ellipsoid(p, self.eye_c, self.socket_r, self.eye_rot)
+        skin = smax(skin, -eye_local, 0.004)
+        if pr.mouth_open > 0:
+            skin = smax(skin, -sd_ellipsoid(p, self.slot_c, self.slot_r), 0.003)
+        nose = sd_capsule(p, self.nose_top, self.nose_tip, 0.007, pr.nose_width * 0.5)
+        nose = smin(nose, sd_sphere(p, self.nose_tip, self.nose_tip_r), 0.01)
+        nose = smin(nose, sd_sphere(p, self.ala_c, self.ala_r), 0.01)
+        ear = sd_ellipsoid(p, self.ear_c, self.ear_r, self.ear_rot)
+        ear = smax(ear, -sd_ellipsoid(p, self.ear_hole_c, self.ear_hole_r, self.ear_rot), 0.003)
+        neck = sd_capsule(p, self.neck_a, self.neck_b, pr.neck_radius)
+        torso = smin(sd_ellipsoid(p, self.chest_c, self.chest_r),
+                     sd_ellipsoid(p, self.shoulder_c, self.shoulder_r), 0.06)
+        neck = smin(neck, torso, 0.09)
+        body = smin(smin(smin(skin, nose, 0.012), ear, 0.006), neck, 0.03)
+        parts += [(SKIN, SKIN, skin, 0.0), (NOSE, NOSE, nose, 0.0), (L_EAR, R_EAR, ear, 0.0),
+                  (NECK, NECK, neck, 0.0)]
+
+        eye = sd_ellipsoid(p, self.eye_c, self.eye_r, self.eye_rot)
+        brow = sd_ellipsoid((p[0], p[1] + 9.0 * (p[0] - self.brow_c[0]) ** 2, p[2]),
+                            self.brow_c, self.brow_r, self.brow_rot)
+        # smile: lift the mouth corners
+        pm = (ax, y - pr.smile * 3.6 * ax * ax, z)
+        ulip = sd_ellipsoid(pm, self.ulip_c, self.ulip_r)
+        llip = sd_ellipsoid(pm, self.llip_c, self.llip_r)
+        mouth = sd_ellipsoid(pm, self.mouth_c, self.mouth_r)
+        parts += [(L_EYE, R_EYE, eye, 0.0), (L_BROW, R_BROW, brow, 0.0),
+                  (U_LIP, U_LIP, ulip, 0.0), (L_LIP, L_LIP, llip, 0.0), (MOUTH, MOUTH, mouth, 0.0)]
+        geom = torch.minimum(torch.minimum(body, eye), torch.minimum(brow, mouth))
+        geom = torch.minimum(geom, torch.minimum(ulip, llip))
+
+        # clothing: an inflated torso with a neckline cut out
+        cloth = smin(sd_ellipsoid(p, self.chest_c, tuple(r + 0.011 for r in self.chest_r)),
+                     sd_ellipsoid(p, self.shoulder_c, tuple(r + 0.011 for r in self.shoulder_r)), 0.06)
+        cloth = smax(cloth, -sd_ellipsoid(p, self.neckline_c, self.neckline_r), 0.01)
+        parts.append((CLOTH, CLOTH, cloth, 0.001))
+        geom = torch.minimum(geom, cloth)
+
+        hair = self._hair(p)
+        if hair is not None:
+            parts.append((HAIR, HAIR, hair, 0.0005))
+            geom = torch.minimum(geom, hair)
+        if pr.hat:
+            hat = sd_ellipsoid(p, pr.skull_center, self.hat_r)
+            cut = (self.hat_a + self.hat_b * z - y) * (1.0 / math.sqrt(1 + self.hat_b ** 2))
+            hat = torch.maximum(hat, cut)
+            if pr.hat_brim:
+                brim = torch.maximum(sd_ellipsoid(p, self.brim_c, self.brim_r),
+                                     self.brim_c[2] - 0.07 - z)
+                hat = torch.minimum(hat, brim)
+            parts.append((HAT, HAT, hat, 0.002))
+            geom = torch.minimum(geom, hat)
+        if pr.glasses:
+            if pr.glasses_round:
+                rim = sd_torus(p, self.glass_c, self.glass_R, 0.0032)
+            else:
+                rim = sd_round_rect_frame(p, self.glass_c, (self.glass_R * 1.2, self.glass_R * 0.78),
+                                          0.012, 0.0028)
+            rim = torch.minimum(rim, sd_capsule(p, self.bridge_a, self.bridge_b, 0.0028))
+            rim = torch.minimum(rim, sd_capsule(p, self.temple_a, self.hinge, 0.003))
+            rim = torch.minimum(rim, sd_capsule(p, self.hinge, self.temple_b, 0.003))
+            parts.append((EYE_G, EYE_G, rim, 0.003))
+            geom = torch.minimum(geom, rim)
+        if pr.earrings:
+            if pr.earring_hoop:
+                ring = sd_torus(p, self.hoop_c, 0.011, 0.0022, rotation(yaw=math.pi / 2))
+            else:
+                ring = sd_sphere(p, self.stud_c, 0.0055)
+            parts.append((EAR_R, EAR_R, ring, 0.002))
+            geom = torch.minimum(geom, ring)
+        if pr.necklace:
+            chain = sd_torus(p, self.necklace_c, self.necklace_R, 0.0022, self.necklace_rot)
+            chain = torch.minimum(chain, sd_sphere(p, self.pendant_c, 0.0065))
+            parts.append((NECK_L, NECK_L, chain, 0.002))
+            geom = torch.minimum(geom, chain)
+
+        box = sd_box(p, (0.0, 0.0, 0.0), (BOX_HALF, BOX_HALF, BOX_HALF))
+        geom = torch.maximum(geom, box)
+        return geom, parts
+
+    def _hair(self, p):
+        pr = self.params
+        style = pr.hair_style
+        if style == "bald":
+            return None
+        x, y, z = p
+        shell = sd_ellipsoid(p, pr.skull_center, self.hair_r)
+        # gentle strand ridges around the vertical axis
+        shell = shell + 0.0012 * torch.sin(torch.atan2(x, z + 0.05) * 38.0)
+        b = self.fringe_b if style == "fringe" else self.hair_b
+        cut = (self.hair_a + b * z - y) * (1.0 / math.sqrt(1 + b * b))
+        if style == "fringe":
+            cut = cut + 0.006 * torch.sin(x * 70.0)
+        if style == "long":
+            r = self.hair_r
+            curtain = sd_box(p, (0.0, -0.12, -0.065), (r[0] - 0.01, 0.19, 0.085), rounding=0.025)
+            shell = smin(shell, curtain, 0.05)
+            lower = torch.maximum(z - 0.012, -0.3 + 0.01 * torch.sin(x * 50.0) - y)
+            cut = torch.minimum(cut, lower)
+        hair = smax(shell, cut, 0.5 * pr.hair_volume)
+        if style == "bun":
+            hair = smin(hair, sd_sphere(p, self.bun_c, self.bun_r), 0.02)
+        return hair
+
+    # -- public API -------------------------------------------------------------
+    def distance(self, points: torch.Tensor) -> torch.Tensor:
+        """Signed distance (N,) at world points (N, 3); negative inside."""
+        x, y, z = _components(points)
+        return self._parts(x, y, z)[0]
+
+    def sdf(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(distance (N,), class id (N,) long) at world points (N, 3).
+
+        The class is that of the part with the smallest distance (minus a small
+        priority bias for accessories, hair and clothes)."""
+        x, y, z = _components(points)
+        geom, parts = self._parts(x, y, z)
+        return geom, self._classify(x, parts)
+
+    @staticmethod
+    def _classify(x, parts) -> torch.Tensor:
+        stack = torch.stack([d - bias for _, _, d, bias in parts], -1)
+        idx = stack.argmin(-1)
+        pos = torch.tensor([c for c, _, _, _ in parts], dtype=torch.long)
+        neg = torch.tensor([c for _, c, _, _ in parts], dtype=torch.long)
+        return torch.where(x >= 0, pos[idx], neg[idx])
+
+    def albedo(self, points: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
+        """Base colour (N, 3) in [0, 1] at surface points of the given classes."""
+        from .appearance import albedo
+        return albedo(self, points, class_id)
+
+
+def build_head(params: HeadParams) -> Head:
+    return Head(params)
+
+
+def sample_head(seed: int) -> Head:
+    """The head of `seed` (deterministic)."""
+    return Head(sample_params(seed))
