@@ -241,6 +241,8 @@ def marching_cubes(grid: np.ndarray, level: float, resolution: int, box: float,
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int32)
     o = 1.0 if padded else 0.0
     verts = (-box / 2 + (verts - o) * (box / resolution)).astype(np.float32)
+    if padded:  # vertices on padding edges sit ~1e-5 voxel outside: put them on the box face
+        np.clip(verts, -box / 2, box / 2, out=verts)
     return verts, faces.astype(np.int32)
 
 
