@@ -12,7 +12,7 @@ import sys
 COMMANDS = {
     "data": "ide3d_backend.synthheads.cli:register",
     "demo": "ide3d_backend.demo:register",
-    "bench": None,
+    "train": "training.cli:register",
 }
 
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
             register = getattr(importlib.import_module(module), func)
         except ModuleNotFoundError as exc:
             # A subcommand whose module is not there yet must not break the others.
-            if exc.name and exc.name.startswith("ide3d_backend"):
+            if exc.name and exc.name.split(".")[0] in ("ide3d_backend", "training"):
                 continue
             raise
         register(sub)

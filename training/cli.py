@@ -1,0 +1,120 @@
+"""`ide3d train generator|encoders|parser|export ...` (also `python -m training ...`)."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import sys
+from pathlib import Path
+
+
+def _apply_overrides(cfg, overrides: list[str]):
+    """--set key=value for any top-level field of a training config (JSON-ish values)."""
+    import json
+    changes = {}
+    names = {f.name: f for f in dataclasses.fields(cfg)}
+    for item in overrides or []:
+        key, _, raw = item.partition("=")
+        if key not in names:
+            raise ValueError(f"unknown training setting {key!r}; known: {', '.join(sorted(names))}")
+        try:
+            val = json.loads(raw)
+        except json.JSONDecodeError:
+            val = raw
+        if isinstance(val, list):
+            val = tuple(tuple(v) if isinstance(v, list) else v for v in val)
+        changes[key] = val
+    return dataclasses.replace(cfg, **changes)
+
+
+def run_generator(args) -> int:
+    import torch
+
+    from .config import get_train_config
+    from .distributed import init_distributed, shutdown
+    from .train_generator import GeneratorTrainer
+    cfg = _apply_overrides(get_train_config(args.preset), args.set)
+    if args.phase == "recon":
+        steps = args.steps or cfg.recon_steps
+    elif args.phase == "adversarial":
+        cfg = cfg.replace(recon_steps=0)
+        steps = args.steps
+    else:
+        steps = args.steps
+    if not steps:
+        raise ValueError("give --steps N (total steps of the run, counting resumed ones)")
+    torch.set_num_threads(args.threads or cfg.num_threads or torch.get_num_threads())
+    ctx = init_distributed(args.device)
+    try:
+        trainer = GeneratorTrainer(args.data, args.out, cfg, ctx, init_checkpoint=args.init)
+        if args.resume and trainer.resume():
+            print(f"resumed {args.out} at step {trainer.step} ({trainer.kimg:.1f} kimg)", file=sys.stderr)
+        trainer.train(steps, progress=not args.quiet)
+        if ctx.is_main:
+            out = Path(args.out) / "generator.safetensors"
+            trainer.export(out)
+            print(f"wrote {out}")
+    finally:
+        shutdown(ctx)
+    return 0
+
+
+def run_export(args) -> int:
+    from ide3d_backend.api import save_generator
+    from ide3d_backend.checkpoint import load_checkpoint
+    from ide3d_backend.config import GeneratorConfig
+    from ide3d_backend.model.generator import TriPlaneGenerator
+
+    from .snapshot import latest_snapshot
+    snap = latest_snapshot(Path(args.run))
+    if snap is None:
+        raise FileNotFoundError(f"no snapshot in {args.run}")
+    flat, meta = load_checkpoint(snap)
+    G = TriPlaneGenerator(GeneratorConfig.from_dict(meta["config"]["generator"]))
+    G.load_state_dict({k[len("G_ema."):]: v for k, v in flat.items() if k.startswith("G_ema.")})
+    save_generator(G, args.out, extra={"source": snap.name, "step": meta["extra"]["step"]})
+    print(f"wrote {args.out} from {snap}")
+    return 0
+
+
+# Trainers written in their own modules register here: name -> "module:register".
+EXTRA = {"encoders": "training.train_encoders:register", "parser": "training.train_parser:register"}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train the generator, encoders, canonical editor or face parser")
+    tsub = p.add_subparsers(dest="what", metavar="WHAT")
+    g = tsub.add_parser("generator", help="train the 3D generator (recon and/or adversarial phase)")
+    g.add_argument("--data", required=True, type=Path, help="dataset folder (images/, masks/, dataset.json)")
+    g.add_argument("--out", required=True, type=Path, help="run folder: snapshots, samples, metrics.jsonl")
+    g.add_argument("--preset", default="tiny", choices=["tiny", "paper"])
+    g.add_argument("--phase", default="both", choices=["recon", "adversarial", "both"])
+    g.add_argument("--steps", type=int, default=None, help="total steps, counting resumed ones")
+    g.add_argument("--resume", action="store_true", help="continue from the run folder's latest snapshot")
+    g.add_argument("--init", type=Path, default=None, help="start from a generator checkpoint")
+    g.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training setting")
+    g.add_argument("--device", default=None)
+    g.add_argument("--threads", type=int, default=None)
+    g.add_argument("--quiet", action="store_true")
+    g.set_defaults(func=run_generator)
+    e = tsub.add_parser("export", help="write the EMA generator of a run's latest snapshot")
+    e.add_argument("run", type=Path)
+    e.add_argument("--out", required=True, type=Path)
+    e.set_defaults(func=run_export)
+    for name, target in EXTRA.items():
+        module, func = target.split(":")
+        try:
+            getattr(importlib.import_module(module), func)(tsub)
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("training"):
+                raise
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m training")
+    register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["train"] + list(sys.argv[1:] if argv is None else argv))
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
