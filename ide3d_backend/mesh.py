@@ -54,6 +54,7 @@ class GridStats:
     queries: int = 0          # points sent to density_fn
     dense_queries: int = 0    # what a dense grid would have sent
     active_cells: int = 0     # coarse cells refined at full resolution
+    margin: float = 0.0       # level band widening the coarse cell test
     seconds_sampling: float = 0.0
     seconds_marching: float = 0.0
 
@@ -163,12 +164,16 @@ def sample_grid_dense(density_fn: DensityFn, resolution: int, box: float, batch:
 
 
 def sample_grid_coarse_to_fine(density_fn: DensityFn, resolution: int, box: float, level: float,
-                               factor: int = 4, dilation: int = 1, batch: int = DEFAULT_BATCH,
-                               stats: GridStats | None = None, pad: bool = True) -> np.ndarray:
+                               factor: int = 4, dilation: int = 0, batch: int = DEFAULT_BATCH,
+                               stats: GridStats | None = None, pad: bool = True,
+                               margin: float | str | None = "auto") -> np.ndarray:
     """Like `sample_grid_dense`, but samples the full resolution only near the surface.
 
     1. sample a coarse grid with R/factor cells per axis (every factor-th fine sample);
-    2. mark coarse cells whose 8 corners straddle `level`, dilated by `dilation` cells;
+    2. mark coarse cells whose 8 corners straddle `level` widened by `margin` (so that
+       a feature smaller than a coarse cell, which the corners miss, is still refined),
+       dilated by `dilation` cells. margin "auto" = the largest deviation between the
+       field and the coarse grid's trilinear interpolant at 2^14 random probe points;
     3. fill the fine grid with the trilinear upsampling of the coarse grid (exact at the
        coarse samples; in an unmarked cell all corners lie on one side of the level, so
        the interpolant does too and produces no surface there);
@@ -182,17 +187,23 @@ def sample_grid_coarse_to_fine(density_fn: DensityFn, resolution: int, box: floa
     n = resolution + 1
     o = 1 if pad else 0
     coarse = sample_grid_dense(density_fn, rc, box, batch, stats, pad=False)
-    inside = coarse > level
-    # Straddling cells: some but not all of the 8 corners inside.
+    if margin == "auto":
+        margin = estimate_margin(density_fn, coarse, box, batch, stats)
+    margin = float(margin or 0.0)
+    if stats is not None:
+        stats.margin = margin
+    # Cells that may hold the surface: some corner reaches level - margin and some
+    # corner stays below level + margin (margin 0: the corners straddle the level).
+    above = coarse >= level - margin
+    below = coarse <= level + margin
     any_in = np.zeros((rc,) * 3, bool)
-    all_in = np.ones((rc,) * 3, bool)
+    any_out = np.zeros((rc,) * 3, bool)
     for di in (0, 1):
         for dj in (0, 1):
             for dk in (0, 1):
-                c = inside[di:di + rc, dj:dj + rc, dk:dk + rc]
-                any_in |= c
-                all_in &= c
-    cells = any_in & ~all_in
+                any_in |= above[di:di + rc, dj:dj + rc, dk:dk + rc]
+                any_out |= below[di:di + rc, dj:dj + rc, dk:dk + rc]
+    cells = any_in & any_out
     if dilation > 0 and cells.any():
         from scipy.ndimage import binary_dilation
         cells = binary_dilation(cells, np.ones((3, 3, 3), bool), iterations=dilation)
@@ -229,6 +240,20 @@ def sample_grid_coarse_to_fine(density_fn: DensityFn, resolution: int, box: floa
     return grid
 
 
+def estimate_margin(density_fn: DensityFn, coarse: np.ndarray, box: float, batch: int = DEFAULT_BATCH,
+                    stats: GridStats | None = None, probes: int = 1 << 14, seed: int = 0,
+                    quantile: float = 0.99) -> float:
+    """How far the field strays from the coarse grid's trilinear interpolant: the
+    `quantile` of |f - interp| at `probes` uniform points (deterministic)."""
+    rng = np.random.default_rng(seed)
+    pts = ((rng.random((probes, 3)) - 0.5) * box).astype(np.float32)
+    true = _query(density_fn, pts, batch, stats)
+    g = torch.from_numpy(coarse)[None, None]  # grid_sample: last coordinate indexes dim 2 (x-major grid)
+    p = torch.from_numpy(pts[:, ::-1].copy() * (2.0 / box))[None, None, None]
+    interp = F.grid_sample(g, p, mode="bilinear", align_corners=True)[0, 0, 0, 0].numpy()
+    return float(np.quantile(np.abs(true - interp), quantile))
+
+
 def marching_cubes(grid: np.ndarray, level: float, resolution: int, box: float,
                    padded: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Marching cubes on a density grid (inside = above level) -> world vertices, faces.
@@ -248,7 +273,7 @@ def marching_cubes(grid: np.ndarray, level: float, resolution: int, box: float,
 
 def extract_surface(density_fn: DensityFn, resolution: int = 256, box: float = 1.0,
                     level: float = DEFAULT_LEVEL, coarse_to_fine: bool = True, factor: int = 4,
-                    dilation: int = 1, batch: int = DEFAULT_BATCH
+                    dilation: int = 0, batch: int = DEFAULT_BATCH, margin: float | str | None = "auto"
                     ) -> tuple[np.ndarray, np.ndarray, GridStats]:
     """Sample `density_fn` over [-box/2, box/2]^3 and run marching cubes at `level`.
 
@@ -260,7 +285,8 @@ def extract_surface(density_fn: DensityFn, resolution: int = 256, box: float = 1
     stats = GridStats(resolution, coarse_to_fine, dense_queries=(resolution + 1) ** 3)
     t0 = time.perf_counter()
     if coarse_to_fine and resolution % factor == 0 and resolution // factor >= 2:
-        grid = sample_grid_coarse_to_fine(density_fn, resolution, box, level, factor, dilation, batch, stats)
+        grid = sample_grid_coarse_to_fine(density_fn, resolution, box, level, factor, dilation, batch, stats,
+                                          margin=margin)
     else:
         stats.coarse_to_fine = False
         grid = sample_grid_dense(density_fn, resolution, box, batch, stats)
@@ -423,7 +449,8 @@ def mesh_from_fields(density_fn: DensityFn, label_fn: Callable | None = None, co
                      resolution: int = 256, box: float = 1.0, level: float = DEFAULT_LEVEL,
                      coarse_to_fine: bool = True, smooth: int = 0, target_faces: int | None = None,
                      keep_components: float | None = None, largest_component: bool = True,
-                     batch: int = DEFAULT_BATCH, factor: int = 4, dilation: int = 1) -> HeadMesh:
+                     batch: int = DEFAULT_BATCH, factor: int = 4, dilation: int = 0,
+                     margin: float | str | None = "auto") -> HeadMesh:
     """Extract, clean up and attribute a mesh from callbacks (see the module docstring).
 
     keep_components: None keeps only the largest component; a fraction keeps every
@@ -432,7 +459,7 @@ def mesh_from_fields(density_fn: DensityFn, label_fn: Callable | None = None, co
     """
     t0 = time.perf_counter()
     verts, faces, stats = extract_surface(density_fn, resolution, box, level, coarse_to_fine, factor,
-                                          dilation, batch)
+                                          dilation, batch, margin)
     t1 = time.perf_counter()
     raw_faces = len(faces)
     if largest_component and len(faces):

@@ -69,6 +69,22 @@ def test_coarse_to_fine_matches_dense_with_fewer_queries():
     assert len(fc) == len(fd)
 
 
+def test_coarse_to_fine_finds_features_smaller_than_a_coarse_cell():
+    res = 64  # coarse cell = 4 voxels = 0.0625; the small ball has radius 0.02
+
+    def field(xyz):
+        big = M.sphere_density(0.25)(xyz)
+        small = M.sphere_density(0.02, center=(0.36, 0.36, 0.36))(xyz)
+        return torch.maximum(big, small)
+    vd, _, _ = M.extract_surface(field, res, 1.0, 10.0, coarse_to_fine=False)
+    vc, _, sc = M.extract_surface(field, res, 1.0, 10.0)
+    naive, _, _ = M.extract_surface(field, res, 1.0, 10.0, margin=0.0)
+    near_small = lambda v: (np.linalg.norm(v - 0.36, axis=1) < 0.05).sum()  # noqa: E731
+    assert near_small(vd) > 0 and near_small(vc) == near_small(vd)
+    assert near_small(naive) == 0  # the corners alone miss it: the margin is what finds it
+    assert sc.margin > 0
+
+
 def test_labels_colours_and_normals_land_on_the_right_vertices():
     hm = M.mesh_from_fields(M.sphere_density(0.3, center=tuple(CENTER)), _sign_x_logits, _position_rgb,
                             resolution=48)
