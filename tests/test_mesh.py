@@ -183,3 +183,45 @@ def test_synthheads_labels_match_ground_truth():
     assert np.median(dist) < 1.0 / 96
     agree = (np.asarray(gl)[idx] == hm.labels).mean()
     assert agree >= 0.95, agree
+
+
+def _ray_balls(label, res, balls):
+    """Exact renders of a union of balls: rgb = position colour, depth along the unit ray."""
+    from ide3d_backend.model.ray_sampler import sample_rays
+    o, d = sample_rays(torch.as_tensor(np.asarray(label, np.float32))[None], res)
+    o, d = o[0].double().numpy(), d[0].double().numpy()
+    t = np.full(len(o), np.inf)
+    for c, r in balls:
+        oc = o - np.asarray(c)
+        b = np.sum(oc * d, 1)
+        disc = b * b - (np.sum(oc * oc, 1) - r * r)
+        hit = disc > 0
+        th = np.where(hit, -b - np.sqrt(np.maximum(disc, 0)), np.inf)
+        t = np.minimum(t, th)
+    p = o + d * np.where(np.isfinite(t), t, 0)[:, None]
+    rgb = np.where(np.isfinite(t)[:, None], np.clip(p + 0.5, 0, 1), 1.0)
+    return {"label": label, "rgb": rgb.reshape(res, res, 3), "depth": t.reshape(res, res)}
+
+
+def test_bake_colors_from_views_picks_visible_frontal_views():
+    from ide3d_backend.camera import label_from_angles
+    balls = [((0.0, 0.0, 0.0), 0.3), ((0.0, 0.0, 0.42), 0.06)]  # a small ball in front of the big one
+
+    def field(xyz):
+        return torch.maximum(*[M.sphere_density(r, center=c)(xyz) for c, r in balls])
+    hm = M.mesh_from_fields(field, resolution=96, keep_components=0.001)
+    views = [_ray_balls(label_from_angles(y, 0.0), 160, balls) for y in (-0.5, 0.0, 0.5)]
+    colors, choice = M.bake_colors_from_views(hm.vertices, hm.normals, views)
+    v = hm.vertices
+    seen = choice >= 0
+    expect = np.clip(np.round((v + 0.5) * 255), 0, 255)
+    err = np.abs(colors[seen].astype(int) - expect[seen]).max(1)
+    assert np.percentile(err, 95) <= 6 and err.max() <= 40, (np.percentile(err, 95), err.max())
+    assert not seen[v[:, 2] < -0.1].any()  # the back of the head: no camera sees it
+    front = (v[:, 2] > 0.25) & (np.linalg.norm(v[:, :2], axis=1) < 0.15) & (np.linalg.norm(v, axis=1) > 0.29)
+    assert (choice[front & seen] >= 0).all() and seen[front].mean() > 0.5
+    # big-sphere points straight behind the small ball are hidden from the frontal view
+    hidden = (np.abs(v[:, 0]) < 0.02) & (np.abs(v[:, 1]) < 0.02) & (np.linalg.norm(v, axis=1) < 0.31) & (v[:, 2] > 0)
+    assert hidden.any() and (choice[hidden] != 1).all()
+    # the side views see the sides most frontally
+    assert (choice[seen & (v[:, 0] > 0.25)] == 2).all() and (choice[seen & (v[:, 0] < -0.25)] == 0).all()
