@@ -25,6 +25,24 @@ SKIN, NOSE, EYE_G, L_EYE, R_EYE, L_BROW, R_BROW, L_EAR, R_EAR = 1, 2, 3, 4, 5, 6
 MOUTH, U_LIP, L_LIP, HAIR, HAT, EAR_R, NECK_L, NECK, CLOTH = 10, 11, 12, 13, 14, 15, 16, 17, 18
 
 
+class torch_threads:
+    """Run a block with a given torch intra-op thread count (restored afterwards).
+
+    Tracing issues many small ops, where extra threads only add overhead and
+    suffer badly when the CPU is shared; one thread is faster and predictable."""
+
+    def __init__(self, n: int | None):
+        self.n = n
+
+    def __enter__(self):
+        self.old = torch.get_num_threads()
+        if self.n:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.old)
+
+
 # ----------------------------------------------------------------------------- primitives
 
 def _length(x, y, z=None):
@@ -133,7 +151,8 @@ class Head:
 
     def __init__(self, params: HeadParams):
         self.params = params
-        self._layout()
+        with torch.no_grad(), torch_threads(1):
+            self._layout()
 
     # -- layout ---------------------------------------------------------------
     def _skin_base(self, p):
@@ -147,7 +166,7 @@ class Head:
         return d
 
     @staticmethod
-    def _surface(fn, origins, direction, lo=0.0, hi=0.6, iters=40) -> np.ndarray:
+    def _surface(fn, origins, direction, lo=0.0, hi=0.6, iters=26) -> np.ndarray:
         """Distance along `direction` from each origin (outside the shape) to fn's surface,
         by bisection between t=lo (outside) and t=hi (inside)."""
         o = torch.tensor(np.asarray(origins, dtype=np.float32))
@@ -414,6 +433,22 @@ class Head:
         if style == "bun":
             hair = smin(hair, sd_sphere(p, self.bun_c, self.bun_r), 0.02)
         return hair
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """Conservative axis-aligned box (lo, hi) around the whole surface (cached)."""
+        if getattr(self, "_bounds", None) is None:
+            n = 32
+            g = torch.linspace(-0.5, 0.5, n)
+            xs, ys, zs = torch.meshgrid(g, g, g, indexing="ij")
+            with torch.no_grad(), torch_threads(1):
+                d = self._parts(xs.reshape(-1), ys.reshape(-1), zs.reshape(-1))[0]
+            near = d < 1.0 / (n - 1)
+            pts = torch.stack([xs.reshape(-1), ys.reshape(-1), zs.reshape(-1)], -1)[near]
+            margin = 1.5 / (n - 1)
+            lo = (pts.min(0).values - margin).clamp(-0.5, 0.5).numpy()
+            hi = (pts.max(0).values + margin).clamp(-0.5, 0.5).numpy()
+            self._bounds = (lo, hi)
+        return self._bounds
 
     # -- public API -------------------------------------------------------------
     def distance(self, points: torch.Tensor) -> torch.Tensor:
