@@ -208,12 +208,12 @@ class PortraitDataset(torch.utils.data.Dataset):
             mask = semantics.flip_mask(mask)
             depth = depth[:, ::-1] if depth is not None else None
             label = camera.flip_label(label)
-        image = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float() / 127.5 - 1.0
-        out = dict(image=image, mask=torch.from_numpy(np.ascontiguousarray(mask)).long(),
+        image = torch.from_numpy(np.array(img, dtype=np.uint8, copy=True)).permute(2, 0, 1).float() / 127.5 - 1.0
+        out = dict(image=image, mask=torch.from_numpy(np.array(mask, dtype=np.int64, copy=True)),
                    label=torch.from_numpy(np.asarray(label, dtype=np.float32).copy()),
                    index=index, group=int(self.groups[i]))
         if depth is not None:
-            out["depth"] = torch.from_numpy(np.ascontiguousarray(depth))
+            out["depth"] = torch.from_numpy(np.array(depth, dtype=np.float32, copy=True))
         return out
 
 

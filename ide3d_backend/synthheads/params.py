@@ -133,20 +133,21 @@ def sample_params(seed: int) -> HeadParams:
     n = lambda s: float(rng.normal(0.0, s))  # noqa: E731
     p = HeadParams(seed=int(seed))
     w = u(0.94, 1.06)  # overall width factor
-    p.skull_radii = (0.128 * w, 0.170 * u(0.97, 1.03), 0.165 * u(0.96, 1.04))
-    p.jaw_radii = (0.104 * w * u(0.95, 1.06), 0.130 * u(0.96, 1.04), 0.125 * u(0.96, 1.04))
-    p.chin_y = -0.168 + n(0.006)
+    p.skull_radii = (0.132 * w, 0.160 * u(0.97, 1.03), 0.165 * u(0.96, 1.04))
+    p.skull_center = (0.0, 0.082, -0.025)
+    p.jaw_radii = (0.112 * w * u(0.95, 1.06), 0.130 * u(0.96, 1.04), 0.125 * u(0.96, 1.04))
+    p.chin_y = -0.163 + n(0.006)
     p.chin_radius = 0.035 * u(0.85, 1.2)
-    p.jaw_angle_x = 0.068 * w * u(0.9, 1.08)
+    p.jaw_angle_x = 0.078 * w * u(0.92, 1.06)
     p.cheek_size = 0.055 * u(0.9, 1.1)
-    p.cheek_x = 0.068 * w
+    p.cheek_x = 0.074 * w
     p.eye_x = 0.052 * w + n(0.002)
     p.eye_y = 0.030 + n(0.004)
     p.eye_w = 0.024 * u(0.92, 1.08)
     p.eye_h = 0.011 * u(0.85, 1.12)
     p.gaze = (n(0.15), n(0.1))
     p.brow_gap = 0.040 + n(0.003)
-    p.brow_thickness = 0.0045 * u(0.75, 1.35)
+    p.brow_thickness = 0.0058 * u(0.8, 1.3)
     p.brow_tilt = n(0.08)
     p.nose_length = 0.078 * u(0.9, 1.1)
     p.nose_width = 0.016 * u(0.85, 1.15)
@@ -159,7 +160,7 @@ def sample_params(seed: int) -> HeadParams:
     p.smile = float(u(-0.3, 1.0))
     p.ear_size = u(0.9, 1.12)
     p.neck_radius = 0.064 * u(0.92, 1.1)
-    p.shoulder_width = 0.17 * u(0.92, 1.1)
+    p.shoulder_width = 0.19 * u(0.92, 1.08)
     p.neckline_depth = u(0.03, 0.12)
     p.neckline_width = u(0.07, 0.12)
 

@@ -202,11 +202,11 @@ class Head:
         t = max(0.0, 1 - ((cy - jc[1]) / jr[1]) ** 2)
         jaw_front = jc[2] + jr[2] * math.sqrt(t)
         self.chin_c = (0.0, cy, jaw_front - pr.chin_radius + 0.004)
-        self.jaw_angle_c = (pr.jaw_angle_x, -0.112, 0.005)
-        self.jaw_angle_r = (0.04, 0.048, 0.07)
+        self.jaw_angle_c = (pr.jaw_angle_x, -0.112, -0.02)
+        self.jaw_angle_r = (0.036, 0.042, 0.062)
         # cheeks
         s = float(self._front_z(self._skin_base, pr.cheek_x, -0.008))
-        self.cheek_c = (pr.cheek_x - 0.006, -0.004, s - 0.84 * pr.cheek_size)
+        self.cheek_c = (pr.cheek_x - 0.006, -0.004, s - 0.88 * pr.cheek_size)
         self.cheek_r = (pr.cheek_size, 0.8 * pr.cheek_size, pr.cheek_size)
         base = self._skin_base
 
@@ -226,7 +226,7 @@ class Head:
         zb = self._front_z(base, [bx, bx - 0.022, bx + 0.022], [by, by, by])
         byaw = math.atan2(zb[1] - zb[2], 0.044)
         self.brow_c = (bx, by, float(zb[0]) - 0.0015)
-        self.brow_r = (0.027, pr.brow_thickness, 0.005)
+        self.brow_r = (0.029, pr.brow_thickness, 0.0055)
         self.brow_rot = rotation(yaw=byaw, roll=-pr.brow_tilt)
 
         # nose: tapered bridge, tip ball, two alae
@@ -270,9 +270,9 @@ class Head:
         nr = pr.neck_radius
         self.neck_a, self.neck_b = (0.0, -0.05, -0.035), (0.0, -0.5, -0.055)
         sw = pr.shoulder_width
-        self.chest_c, self.chest_r = (0.0, -0.57, -0.045), (sw * 1.3, 0.25, 0.13)
-        self.shoulder_c, self.shoulder_r = (sw + 0.02, -0.37, -0.05), (0.12, 0.085, 0.1)
-        self.neckline_c = (0.0, -0.30, 0.0)
+        self.chest_c, self.chest_r = (0.0, -0.53, -0.045), (sw * 1.25, 0.25, 0.13)
+        self.shoulder_c, self.shoulder_r = (sw, -0.335, -0.05), (0.12, 0.075, 0.1)
+        self.neckline_c = (0.0, -0.27, 0.0)
         self.neckline_r = (nr + pr.neckline_width * 0.6, 0.045 + pr.neckline_depth, 0.25)
 
         # hair
@@ -316,11 +316,11 @@ class Head:
         self.hoop_c = (self.ear_c[0] + 0.005, lobe_y - 0.009, self.ear_c[2] + 0.006)
 
         # necklace: a tilted ring around the neck
-        self.necklace_c = (0.0, -0.255, -0.042)
+        self.necklace_c = (0.0, -0.215, -0.04)
         self.necklace_R = nr + 0.007
         self.necklace_rot = rotation(pitch=-math.pi / 2 + 0.4)  # ring axis ~ y, front lower
-        self.pendant_c = (0.0, -0.255 - self.necklace_R * math.sin(0.4) - 0.008,
-                          -0.042 + self.necklace_R * math.cos(0.4) + 0.006)
+        self.pendant_c = (0.0, -0.215 - self.necklace_R * math.sin(0.4) - 0.008,
+                          -0.04 + self.necklace_R * math.cos(0.4) + 0.006)
 
     # -- evaluation -----------------------------------------------------------
     def _parts(self, x, y, z):
