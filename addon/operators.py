@@ -102,7 +102,7 @@ def set_paint_color(context, class_id: int):
             pass
 
 
-def load_png_image(name: str, png: bytes, colorspace: str = "sRGB", owner: dict | None = None):
+def load_png_image(name: str, png: bytes, colorspace: str = "sRGB", owner: dict | None = None, keep: bool = False):
     """Load PNG bytes as image ``name`` (replacing its pixels/users if it exists), packed in the .blend."""
     fd, path = tempfile.mkstemp(suffix=".png", prefix="ide3d_")
     try:
@@ -125,6 +125,7 @@ def load_png_image(name: str, png: bytes, colorspace: str = "sRGB", owner: dict 
         old.user_remap(new)
         bpy.data.images.remove(old)
     new.name = name
+    new.use_fake_user = keep
     for k, v in (owner or {}).items():
         new[k] = v
     return new
@@ -597,7 +598,8 @@ class IDE3D_OT_paint_mask(_HeadOperator, Operator):
             return c.canonical(sid, "mask")
 
         def apply(png):
-            img = load_png_image(MASK_IMAGE_PREFIX + name, png, owner={"ide3d_object": name, "ide3d_session": sid})
+            img = load_png_image(MASK_IMAGE_PREFIX + name, png, owner={"ide3d_object": name, "ide3d_session": sid},
+                                 keep=True)
             ctx = bpy.context
             set_paint_color(ctx, class_id)
             show_image(ctx, img, paint=True)
@@ -647,7 +649,8 @@ class IDE3D_OT_apply_mask(_HeadOperator, Operator):
         def apply(result):
             info, payload, new_mask = result
             apply_mesh_update(obj_name, c.url, info, payload)
-            load_png_image(img_name, new_mask, owner={"ide3d_object": obj_name, "ide3d_session": sid})
+            load_png_image(img_name, new_mask, owner={"ide3d_object": obj_name, "ide3d_session": sid},
+                           keep=True)
 
         return self.launch(context, "Apply mask", work, apply, success="shape edited")
 
@@ -681,7 +684,7 @@ def export_with_blender(context, objects, filepath: str, fmt: str) -> str:
     for obj in objects:
         mesh_io.add_export_semantic(obj)
     view_layer = context.view_layer
-    previous = [o for o in view_layer.objects if o.select_get()]
+    previous = [o for o in context.scene.objects if o.select_get(view_layer=view_layer)]
     active = view_layer.objects.active
     try:
         for o in previous:

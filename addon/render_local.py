@@ -26,6 +26,7 @@ def render_objects(objects, filepath: str, size: int = 64, samples: int = 4, yaw
     try:
         for o in objects:
             scene.collection.objects.link(o)
+        scene.view_layers[0].update()   # fresh world matrices (a location set in a script is not evaluated yet)
         centre, diag = _bounds(objects)
         cam_data = bpy.data.cameras.new("IDE3D Render Cam")
         cam_data.lens = 50.0
