@@ -22,6 +22,10 @@ demo: $(STAMP)
 test: $(STAMP)
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q -p no:cacheprovider tests
 
+## The Blender extension zip dist/ide3d-<version>.zip (validated with Blender's extension CLI).
+addon: $(STAMP)
+	$(PY) tools/build_addon.py --out dist
+
 bench: $(STAMP)
 	$(PY) bench/generator.py
 
