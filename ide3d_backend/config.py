@@ -180,3 +180,74 @@ def get_config(preset: str | GeneratorConfig) -> GeneratorConfig:
         return PRESETS[preset]()
     except KeyError:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}") from None
+
+
+# --------------------------------------------------------------------------- encoders
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Sizes of the inversion encoders (E_t, E_s), the canonical editor E_can and the
+    face parser. The encoders are residual CNNs shaped like a StyleGAN2
+    discriminator (the release's choice, REFERENCE.md §5): a 1x1 stem, residual
+    blocks halving the resolution down to 4x4, a 3x3 conv, an FC layer and a
+    linear head giving latent offsets that are added to the generator's w_avg.
+    """
+    preset: str = "paper"
+    w_dim: int = 512
+    num_ws: int = NUM_WS
+    num_shape_ws: int = NUM_SHAPE_WS
+    num_classes: int = NUM_CLASSES
+    input_resolution: int = 256      # images and masks are resized to this before encoding
+    channel_base: int = 16384        # channels(r) = min(channel_base // r, channel_max)
+    channel_max: int = 512
+    head_gain: float = 0.1           # initial scale of the offset heads: start near w_avg
+    # Face parser (a small U-Net, RGB -> 19-class logits).
+    parser_resolution: int = 256
+    parser_channels: tuple[int, ...] = (32, 64, 128, 256)
+
+    def channels(self) -> dict[int, int]:
+        out, r = {}, self.input_resolution
+        while r >= 4:
+            out[r] = min(self.channel_base // r, self.channel_max)
+            r //= 2
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EncoderConfig":
+        return _build(cls, dict(d))
+
+    def __post_init__(self):
+        r = self.input_resolution
+        if r < 8 or r & (r - 1):
+            raise ValueError(f"encoder input_resolution must be a power of two >= 8, got {r}")
+        p = self.parser_resolution
+        if p & (p - 1) or p < 2 ** len(self.parser_channels):
+            raise ValueError(f"parser_resolution {p} must be a power of two >= 2^{len(self.parser_channels)}")
+        if not 0 < self.num_shape_ws < self.num_ws:
+            raise ValueError("num_shape_ws must be between 0 and num_ws")
+
+
+def paper_encoder_config() -> EncoderConfig:
+    """512-d latents, 256^2 inputs, StyleGAN2 channel rule capped at 512."""
+    return EncoderConfig(preset="paper")
+
+
+def tiny_encoder_config() -> EncoderConfig:
+    """Matches the tiny generator (256-d latents); 64^2 inputs, <=128 channels: a
+    forward pass takes a few milliseconds on a CPU core."""
+    return EncoderConfig(preset="tiny", w_dim=256, input_resolution=64, channel_base=2048,
+                         channel_max=128, parser_resolution=128, parser_channels=(16, 32, 48, 64))
+
+
+ENCODER_PRESETS = {"paper": paper_encoder_config, "tiny": tiny_encoder_config}
+
+
+def get_encoder_config(preset: str | EncoderConfig) -> EncoderConfig:
+    if isinstance(preset, EncoderConfig):
+        return preset
+    try:
+        return ENCODER_PRESETS[preset]()
+    except KeyError:
+        raise ValueError(f"unknown encoder preset {preset!r}; choose one of {sorted(ENCODER_PRESETS)}") from None

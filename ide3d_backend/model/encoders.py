@@ -1,0 +1,108 @@
+"""Inversion encoders and the canonical editor (paper Sec. 3.2, Fig. 2 lower half).
+
+All three are residual CNNs shaped like a StyleGAN2 discriminator (as the
+authors' release): a 1x1 stem, residual blocks halving the resolution down to
+4x4, a 3x3 conv, a fully connected layer and a linear head. Heads predict
+*offsets* in W+; the latent is `G.mapping.w_avg + offset` (see
+`ide3d_backend.encoding`).
+
+- `TextureEncoder` E_t: RGB -> 10 texture offsets (w_t) + (yaw, pitch) in radians
+  (the paper appends two outputs to the texture branch for the camera pose).
+- `SemanticEncoder` E_s: one-hot mask scaled to [-1, 1] -> 8 shape offsets (w_s).
+- `CanonicalEditor` E_can: canonical-view RGB and mask, one tower each, features
+  concatenated -> all 18 offsets.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from ..config import EncoderConfig, get_encoder_config
+from .discriminator import Conv2d, DiscriminatorBlock
+from .layers import FullyConnected
+
+
+class EncoderTower(nn.Module):
+    """Input [B, C, R, R] -> feature vector [B, channels(4)]."""
+
+    def __init__(self, in_channels: int, cfg: EncoderConfig):
+        super().__init__()
+        ch = cfg.channels()
+        r = cfg.input_resolution
+        self.resolution = r
+        self.from_input = Conv2d(in_channels, ch[r], 1)
+        blocks = []
+        while r > 4:
+            blocks.append(DiscriminatorBlock(ch[r], ch[r // 2]))
+            r //= 2
+        self.blocks = nn.Sequential(*blocks)
+        c4 = ch[4]
+        self.conv = Conv2d(c4, c4, 3)
+        self.fc = FullyConnected(c4 * 16, c4, "lrelu")
+        self.out_features = c4
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] != self.resolution or x.shape[-2] != self.resolution:
+            raise ValueError(f"encoder input must be {self.resolution}x{self.resolution}, got "
+                             f"{tuple(x.shape[-2:])}; resize first (ide3d_backend.encoding does)")
+        x = self.conv(self.blocks(self.from_input(x)))
+        return self.fc(x.flatten(1))
+
+
+def _offset_head(in_features: int, out_features: int, gain: float) -> FullyConnected:
+    head = FullyConnected(in_features, out_features)
+    with torch.no_grad():
+        head.weight.mul_(gain)  # small initial offsets: encoders start at w_avg
+    return head
+
+
+class TextureEncoder(nn.Module):
+    """E_t: RGB [B,3,R,R] in [-1,1] -> (w_t offsets [B,10,w], yaw_pitch [B,2] radians)."""
+
+    def __init__(self, cfg: EncoderConfig | str = "tiny"):
+        super().__init__()
+        cfg = get_encoder_config(cfg)
+        self.num_ws, self.w_dim = cfg.num_ws - cfg.num_shape_ws, cfg.w_dim
+        self.tower = EncoderTower(3, cfg)
+        self.head = _offset_head(self.tower.out_features, self.num_ws * self.w_dim, cfg.head_gain)
+        self.pose = _offset_head(self.tower.out_features, 2, cfg.head_gain)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.tower(image)
+        return self.head(f).view(-1, self.num_ws, self.w_dim), self.pose(f)
+
+
+class SemanticEncoder(nn.Module):
+    """E_s: one-hot mask in [-1,1] [B,19,R,R] -> w_s offsets [B,8,w]."""
+
+    def __init__(self, cfg: EncoderConfig | str = "tiny"):
+        super().__init__()
+        cfg = get_encoder_config(cfg)
+        self.num_ws, self.w_dim = cfg.num_shape_ws, cfg.w_dim
+        self.tower = EncoderTower(cfg.num_classes, cfg)
+        self.head = _offset_head(self.tower.out_features, self.num_ws * self.w_dim, cfg.head_gain)
+
+    def forward(self, mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.tower(mask)).view(-1, self.num_ws, self.w_dim)
+
+
+class CanonicalEditor(nn.Module):
+    """E_can: canonical-view RGB [B,3,R,R] + mask [B,19,R,R] in [-1,1] -> offsets [B,18,w].
+
+    Two towers (image, mask); their features are concatenated and mixed by an FC
+    layer before the linear head, so shape offsets may use texture cues and vice versa.
+    """
+
+    def __init__(self, cfg: EncoderConfig | str = "tiny"):
+        super().__init__()
+        cfg = get_encoder_config(cfg)
+        self.num_ws, self.w_dim = cfg.num_ws, cfg.w_dim
+        self.image_tower = EncoderTower(3, cfg)
+        self.mask_tower = EncoderTower(cfg.num_classes, cfg)
+        f = self.image_tower.out_features + self.mask_tower.out_features
+        self.mix = FullyConnected(f, f, "lrelu")
+        self.head = _offset_head(f, self.num_ws * self.w_dim, cfg.head_gain)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        f = torch.cat([self.image_tower(image), self.mask_tower(mask)], 1)
+        return self.head(self.mix(f)).view(-1, self.num_ws, self.w_dim)

@@ -1,0 +1,206 @@
+"""Encoders, canonical editor and face parser: shapes, latents = w_avg + offsets,
+preprocessing, checkpoints and their failure modes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ide3d_backend import camera
+from ide3d_backend.api import build_generator
+from ide3d_backend.checkpoint import CheckpointError, save_checkpoint
+from ide3d_backend.config import EncoderConfig, get_encoder_config
+from ide3d_backend.encoding import (Encoders, build_encoders, build_parser, encode, encode_canonical,
+                                    labels_from_yaw_pitch, load_encoders, load_parser, mask_input, parse,
+                                    save_encoders, save_parser)
+from ide3d_backend.model.encoders import CanonicalEditor, SemanticEncoder, TextureEncoder
+from ide3d_backend.model.parser import FaceParser
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Two threads on a shared, busy 2-core machine spin against each other; one is faster.
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="module")
+def G():
+    G = build_generator("tiny", seed=0, device="cpu").eval().requires_grad_(False)
+    with torch.no_grad():  # a non-zero w_avg so that "w_avg + offsets" is actually checked
+        G.mapping.w_avg.copy_(torch.randn(G.w_dim, generator=torch.Generator().manual_seed(5)))
+    return G
+
+
+@pytest.fixture(scope="module")
+def enc():
+    return build_encoders("tiny", seed=0, device="cpu").eval()
+
+
+def _inputs(b=2, res=128, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    image = torch.rand(b, 3, res, res, generator=g) * 2 - 1
+    mask = torch.randint(0, 19, (b, res, res), generator=g)
+    return image, mask
+
+
+def test_config_presets_round_trip():
+    for preset in ("tiny", "paper"):
+        cfg = get_encoder_config(preset)
+        assert EncoderConfig.from_dict(cfg.to_dict()) == cfg
+        assert cfg.num_ws == 18 and cfg.num_shape_ws == 8 and cfg.num_classes == 19
+    assert get_encoder_config("tiny").w_dim == build_generator("tiny").w_dim
+    with pytest.raises(ValueError):
+        get_encoder_config("huge")
+    with pytest.raises(ValueError):
+        EncoderConfig(input_resolution=100)
+
+
+def test_network_shapes():
+    cfg = get_encoder_config("tiny")
+    r, w = cfg.input_resolution, cfg.w_dim
+    x = torch.randn(3, 3, r, r)
+    m = torch.randn(3, 19, r, r)
+    tex, pose = TextureEncoder(cfg)(x)
+    assert tex.shape == (3, 10, w) and pose.shape == (3, 2)
+    assert SemanticEncoder(cfg)(m).shape == (3, 8, w)
+    assert CanonicalEditor(cfg)(x, m).shape == (3, 18, w)
+    with pytest.raises(ValueError, match="resize"):
+        TextureEncoder(cfg)(torch.randn(1, 3, r * 2, r * 2))
+    logits = FaceParser(cfg)(torch.randn(2, 3, cfg.parser_resolution, cfg.parser_resolution))
+    assert logits.shape == (2, 19, cfg.parser_resolution, cfg.parser_resolution)
+
+
+def test_latents_are_w_avg_plus_offsets(G, enc):
+    image, mask = _inputs()
+    with torch.no_grad():
+        ws, yaw, pitch = encode(enc, G, image, mask)
+        tex, pose = enc.texture_offsets(image)
+        shape = enc.semantic_offsets(mask)
+        can = encode_canonical(enc, G, image, mask)
+        can_off = enc.canonical_offsets(image, mask)
+    assert ws.shape == (2, 18, G.w_dim) and yaw.shape == (2,) and pitch.shape == (2,)
+    w_avg = G.mapping.w_avg
+    torch.testing.assert_close(ws[:, :8], w_avg + shape)
+    torch.testing.assert_close(ws[:, 8:], w_avg + tex)
+    torch.testing.assert_close(torch.stack([yaw, pitch], 1), pose)
+    torch.testing.assert_close(can, w_avg + can_off)
+    # Fresh encoders start near w_avg (small heads), so early training is stable.
+    assert (ws - w_avg).abs().mean() < 0.5 * w_avg.abs().mean()
+    # The shape code depends on the mask only, the texture code on the image only.
+    with torch.no_grad():
+        ws2, _, _ = encode(enc, G, -image, mask)
+    torch.testing.assert_close(ws2[:, :8], ws[:, :8])
+    assert not torch.allclose(ws2[:, 8:], ws[:, 8:])
+
+
+def test_any_input_resolution_and_mask_forms(G, enc):
+    for res in (64, 96, 200):
+        image, mask = _inputs(1, res, seed=res)
+        with torch.no_grad():
+            ws, _, _ = encode(enc, G, image, mask)
+            ws_oh, _, _ = encode(enc, G, image, torch.nn.functional.one_hot(mask, 19).movedim(-1, 1).float())
+        assert ws.shape == (1, 18, G.w_dim)
+        torch.testing.assert_close(ws, ws_oh)
+    m = mask_input(torch.zeros(1, 32, 32, dtype=torch.long), 16)
+    assert m.shape == (1, 19, 16, 16) and m[:, 0].eq(1).all() and m[:, 1:].eq(-1).all()
+    with pytest.raises(ValueError):
+        mask_input(torch.full((1, 8, 8), 19), 8)
+    with pytest.raises(ValueError):
+        mask_input(torch.zeros(1, 5, 8, 8), 8)
+
+
+def test_generator_mismatch_is_reported(enc):
+    Gp = build_generator("tiny")
+    cfg = get_encoder_config("paper")
+    big = Encoders(EncoderConfig(**{**cfg.to_dict(), "input_resolution": 16, "channel_max": 8}))
+    with pytest.raises(ValueError, match="do not match"):
+        encode(big, Gp, *_inputs(1, 16))
+
+
+def test_yaw_pitch_labels_match_camera_and_are_differentiable():
+    angles = torch.tensor([[0.0, 0.0], [0.4, -0.2], [-0.7, 0.3]], dtype=torch.float64, requires_grad=True)
+    labels = labels_from_yaw_pitch(angles)
+    ref = np.stack([camera.label_from_angles(float(y), float(p)) for y, p in angles.detach()])
+    np.testing.assert_allclose(labels.detach().numpy(), ref, atol=1e-6)
+    labels[:, 3].sum().backward()  # camera x position depends on yaw
+    assert angles.grad[:, 0].abs().sum() > 0
+
+
+def test_encoders_round_trip_and_errors(tmp_path, G, enc):
+    path = tmp_path / "enc.safetensors"
+    save_encoders(enc, path, extra={"step": 3})
+    loaded = load_encoders(path, device="cpu")
+    assert loaded.cfg == enc.cfg and not loaded.training
+    image, mask = _inputs(1)
+    with torch.no_grad():
+        a = encode(enc, G, image, mask)
+        b = encode(loaded, G, image, mask)
+    for x, y in zip(a, b):
+        assert torch.equal(x, y)
+    # Wrong kind.
+    ppath = tmp_path / "parser.safetensors"
+    save_parser(build_parser("tiny"), ppath)
+    with pytest.raises(CheckpointError, match="parser"):
+        load_encoders(ppath)
+    with pytest.raises(CheckpointError, match="encoders"):
+        load_parser(path)
+    # Truncated file.
+    bad = tmp_path / "truncated.safetensors"
+    bad.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError):
+        load_encoders(bad)
+    # Not a checkpoint at all; missing file.
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"hello world, not a checkpoint")
+    with pytest.raises(CheckpointError):
+        load_encoders(junk)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_encoders(tmp_path / "missing.safetensors")
+    # Tensors of another size than the config says.
+    state = dict(enc.state_dict())
+    state.pop(next(iter(state)))
+    partial = tmp_path / "partial.safetensors"
+    save_checkpoint(partial, state, "encoders", enc.cfg.to_dict())
+    with pytest.raises(CheckpointError, match="missing"):
+        load_encoders(partial)
+    other = tmp_path / "other.safetensors"
+    save_checkpoint(other, enc.state_dict(), "encoders", get_encoder_config("paper").to_dict())
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_encoders(other)
+    broken_cfg = tmp_path / "cfg.safetensors"
+    save_checkpoint(broken_cfg, enc.state_dict(), "encoders", {"w_dim": 256, "bogus": 1})
+    with pytest.raises(CheckpointError, match="config"):
+        load_encoders(broken_cfg)
+
+
+def test_missing_default_weights_is_a_clear_error(tmp_path, monkeypatch):
+    import ide3d_backend.encoding as encoding
+    monkeypatch.setattr(encoding, "default_checkpoint", lambda name: tmp_path / f"{name}.safetensors")
+    with pytest.raises(CheckpointError, match="ide3d train encoders"):
+        load_encoders()
+    with pytest.raises(CheckpointError, match="ide3d train parser"):
+        load_parser()
+
+
+def test_parser_round_trip_and_parse(tmp_path):
+    parser = build_parser("tiny", seed=1).eval()
+    path = tmp_path / "parser.safetensors"
+    save_parser(parser, path)
+    loaded = load_parser(path, device="cpu")
+    for res in (128, 80):
+        image, _ = _inputs(2, res)
+        ids = parse(loaded, image)
+        assert ids.shape == (2, res, res) and ids.dtype == torch.int64
+        assert int(ids.min()) >= 0 and int(ids.max()) < 19
+        assert torch.equal(ids, parse(parser, image))
+    assert parse(parser, image[0]).shape == (1, 80, 80)
+
+
+def test_build_is_deterministic_in_seed():
+    a, b, c = build_encoders("tiny", seed=3), build_encoders("tiny", seed=3), build_encoders("tiny", seed=4)
+    sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not all(torch.equal(sa[k], sc[k]) for k in sa)

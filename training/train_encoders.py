@@ -1,0 +1,415 @@
+"""Training the inversion encoders E_t, E_s and the canonical editor E_can (paper Sec. 3.2)
+against a frozen generator.
+
+Every step draws `batch` latents (z random, truncation psi ~ U[psi_range],
+independent z for the shape code w_s and the texture code w_t so that the two
+vary independently) and renders each from `views` random FFHQ-like poses
+(multi-view augmentation) and from the canonical (frontal) view. Losses, each
+weighted by an explicit field of `EncoderLossWeights`:
+
+- latent regression (w-space L2) of E_t's 10 texture ws and E_s's 8 shape ws;
+- yaw/pitch regression of E_t's pose head (radians);
+- reconstruction: G(encoded ws) rendered from the input view against the input
+  (L1 + perceptual on RGB, cross-entropy on the mask), through the frozen G;
+- latent consistency: the k views of one latent must give the same ws
+  (squared deviation of each view's prediction from the mean over the views);
+- feature consistency: the k reconstructions rendered from one common view
+  (the first view's camera) must look alike (perceptual distance);
+- E_can: the same regression + reconstruction losses on the canonical renders;
+- optionally SynthHeads images (`--data`): reconstruction losses only.
+
+Every random draw of step s is seeded from (seed, s): a run resumed from a
+snapshot continues bit-exactly.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ide3d_backend import camera
+from ide3d_backend.api import load_generator
+from ide3d_backend.encoding import Encoders, build_encoders, labels_from_yaw_pitch, save_encoders
+from ide3d_backend.config import get_encoder_config
+from ide3d_backend.model.backbone import TriPlanes
+from ide3d_backend.perceptual import perceptual_distance
+
+from .snapshot import latest_snapshot, load_snapshot, save_snapshot
+
+
+# --------------------------------------------------------------------------- configuration
+@dataclass(frozen=True)
+class EncoderLossWeights:
+    latent_t: float = 1.0               # w-space L2, E_t's texture ws vs. the true w_t
+    latent_s: float = 1.0               # w-space L2, E_s's shape ws vs. the true w_s
+    pose: float = 1.0                   # L2 on (yaw, pitch) in radians
+    rgb: float = 1.0                    # L1, G(encoded ws) from the input view vs. the input image
+    perceptual: float = 0.5             # perceptual_distance of the same pair
+    mask: float = 0.5                   # cross-entropy of the reconstructed semantics vs. the input mask
+    latent_consistency: float = 1.0     # same latents across the k views
+    feature_consistency: float = 0.5    # k reconstructions seen from one common view look alike
+    can_latent: float = 1.0             # E_can: w-space L2 on all 18 ws
+    can_rgb: float = 1.0                # E_can: reconstruction from the canonical view
+    can_perceptual: float = 0.5
+    can_mask: float = 0.5
+    real_rgb: float = 1.0               # dataset images (no latent ground truth)
+    real_perceptual: float = 0.5
+    real_mask: float = 0.5
+
+
+@dataclass(frozen=True)
+class EncoderTrainConfig:
+    preset: str = "paper"               # encoder size preset (ide3d_backend.config.get_encoder_config)
+    batch: int = 8                      # latents per step (release: batch 8)
+    views: int = 2                      # k views rendered per latent (multi-view augmentation)
+    lr: float = 1e-4                    # Adam (release: 1e-4, betas 0.9/0.99)
+    betas: tuple[float, float] = (0.9, 0.99)
+    psi_range: tuple[float, float] = (0.5, 1.0)
+    mixing_prob: float = 0.9            # independent z for w_s and w_t
+    neural_resolution: int | None = None        # renders of the inputs; None = the generator's
+    recon_neural_resolution: int | None = None  # renders of the reconstructions; None = same
+    recon_every: int = 1                # reconstruction + feature-consistency losses every n steps
+    recon_pose: str = "true"            # render reconstructions from the "true" or the "predicted" pose
+    canonical: bool = True              # train E_can in the same step
+    real_batch: int = 0                 # dataset images per step when --data is given
+    xflip: bool = True                  # mirror dataset images at random
+    repeat_batch: bool = False          # every step reuses step 0's batch (overfitting checks)
+    weights: EncoderLossWeights = field(default_factory=EncoderLossWeights)
+    snapshot_every: int = 500
+    log_every: int = 10
+    keep_snapshots: int = 2
+    seed: int = 0
+    num_threads: int | None = None
+
+    def replace(self, **kw) -> "EncoderTrainConfig":
+        return dataclasses.replace(self, **kw)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EncoderTrainConfig":
+        d = dict(d)
+        d["weights"] = EncoderLossWeights(**d.get("weights", {}))
+        for key in ("betas", "psi_range"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def paper_encoder_train_config() -> EncoderTrainConfig:
+    return EncoderTrainConfig()
+
+
+def tiny_encoder_train_config() -> EncoderTrainConfig:
+    return EncoderTrainConfig(
+        preset="tiny",
+        batch=2,                      # 2 CPU cores: 2 latents x 2 views + 2 canonical renders per step
+        views=2,
+        lr=2e-4,                      # fewer, smaller steps than the paper's runs
+        recon_neural_resolution=16,   # reconstructions through G are the cost; half the neural resolution
+        recon_every=2,                # and only every other step (latent regression every step)
+        real_batch=2,
+        snapshot_every=100,
+        log_every=10,
+    )
+
+
+ENCODER_TRAIN_PRESETS = {"paper": paper_encoder_train_config, "tiny": tiny_encoder_train_config}
+
+
+def get_encoder_train_config(preset: str) -> EncoderTrainConfig:
+    try:
+        return ENCODER_TRAIN_PRESETS[preset]()
+    except KeyError:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(ENCODER_TRAIN_PRESETS)}") from None
+
+
+# --------------------------------------------------------------------------- shared helpers
+def step_rng(seed: int, step: int, salt: int = 0) -> tuple[np.random.Generator, torch.Generator]:
+    """The numpy and torch random streams of one step, from (seed, step, salt) only."""
+    ss = np.random.SeedSequence([seed, step, salt])
+    rng = np.random.default_rng(ss)
+    gen = torch.Generator().manual_seed(int(ss.generate_state(1, dtype=np.uint64)[0] % (2 ** 63)))
+    return rng, gen
+
+
+@torch.no_grad()
+def sample_ws(G, n: int, rng: np.random.Generator, gen: torch.Generator,
+              psi_range=(0.5, 1.0), mixing_prob: float = 0.9) -> torch.Tensor:
+    """n latents ws [n,18,w]: truncation psi ~ U[psi_range] per sample; with probability
+    `mixing_prob` the shape code w_s and the texture code w_t come from different z."""
+    dev = G.device
+    z = torch.randn(2, n, G.z_dim, generator=gen).to(dev)
+    c = torch.from_numpy(camera.frontal_label()).to(dev).expand(n, -1)
+    w1, w2 = G.mapping(z[0], c), G.mapping(z[1], c)
+    mix = torch.as_tensor(rng.random(n) < mixing_prob, device=dev)
+    w_t = torch.where(mix[:, None, None], w2, w1)[:, G.num_shape_ws:]
+    ws = torch.cat([w1[:, :G.num_shape_ws], w_t], 1)
+    psi = torch.as_tensor(rng.uniform(psi_range[0], psi_range[1], n), dtype=ws.dtype, device=dev)
+    w_avg = G.mapping.w_avg
+    return w_avg + psi[:, None, None] * (ws - w_avg)
+
+
+def angles_to_labels(angles: np.ndarray, device) -> torch.Tensor:
+    return torch.from_numpy(np.stack([camera.label_from_angles(y, p) for y, p in angles])).to(device)
+
+
+def load_real_data(root: Path, resolution: int):
+    """SynthHeads (or any EG3D-layout) dataset held in memory (training.train_generator's loader)."""
+    try:
+        from .train_generator import InMemoryDataset
+        return InMemoryDataset(Path(root), resolution)
+    except ModuleNotFoundError as exc:
+        raise FileNotFoundError(f"cannot read datasets yet ({exc.name} is missing)") from None
+
+
+def _log_line(path: Path, rec: dict) -> None:
+    with open(path, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+
+
+def _repeat_planes(planes: TriPlanes, k: int) -> TriPlanes:
+    return TriPlanes(planes.semantic.repeat(k, 1, 1, 1, 1), planes.texture.repeat(k, 1, 1, 1, 1))
+
+
+def _mse(a, b):
+    return (a - b).square().mean()
+
+
+# --------------------------------------------------------------------------- the trainer
+class EncoderTrainer:
+    def __init__(self, generator, run_dir: str | Path, cfg: EncoderTrainConfig,
+                 data_dir: str | Path | None = None, device=None):
+        self.cfg = cfg
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if isinstance(generator, (str, Path)):
+            self.generator_path = str(generator)
+            generator = load_generator(generator, device=device or "cpu")
+        else:
+            self.generator_path = None
+        self.G = generator.eval().requires_grad_(False)
+        self.dev = self.G.device
+        ecfg = get_encoder_config(cfg.preset)
+        if ecfg.w_dim != self.G.w_dim:
+            ecfg = dataclasses.replace(ecfg, w_dim=self.G.w_dim)  # follow the generator's latent size
+        self.enc: Encoders = build_encoders(ecfg, seed=cfg.seed, device=self.dev).train()
+        self.opt = torch.optim.Adam(self.enc.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+        self.frontal = torch.from_numpy(camera.frontal_label()).to(self.dev)
+        self.data = None
+        if data_dir is not None and cfg.real_batch > 0:
+            self.data = load_real_data(Path(data_dir), self.G.cfg.superres.output_resolution)
+        self.step = 0
+        self.metrics_path = self.run_dir / "metrics.jsonl"
+
+    # ------------------------------------------------------------------ state
+    def save(self) -> Path:
+        info = {"generator": self.generator_path,
+                "config": {"train": asdict(self.cfg), "encoder": self.enc.cfg.to_dict()}}
+        return save_snapshot(self.run_dir, self.step, {"enc": self.enc}, {"enc": self.opt}, {}, info,
+                             keep=self.cfg.keep_snapshots)
+
+    def resume(self) -> bool:
+        path = latest_snapshot(self.run_dir)
+        if path is None:
+            return False
+        _, info = load_snapshot(path, {"enc": self.enc}, {"enc": self.opt})
+        self.step = int(info["step"])
+        return True
+
+    def export(self, path: str | Path) -> None:
+        save_encoders(self.enc, path, extra={"step": self.step, "generator": self.generator_path,
+                                              "train_config": asdict(self.cfg)})
+
+    # ------------------------------------------------------------------ pieces
+    def _render(self, ws, c, r=None, grad=False, planes=None):
+        with torch.set_grad_enabled(grad):
+            return self.G.synthesis(ws, c, neural_resolution=r or self.cfg.neural_resolution, noise_mode="const",
+                                    planes=planes)
+
+    def _recon_terms(self, out, image, mask, w_rgb, w_perc, w_mask, prefix):
+        terms = {}
+        if w_rgb:
+            terms[prefix + "rgb"] = w_rgb * (out["image"] - image).abs().mean()
+        if w_perc:
+            terms[prefix + "perceptual"] = w_perc * perceptual_distance(out["image"], image).mean()
+        if w_mask:
+            terms[prefix + "mask"] = w_mask * F.cross_entropy(out["semantic"], mask)
+        return terms
+
+    def make_batch(self, step: int) -> dict:
+        """The synthetic inputs of a step (no gradients): latents, k views, canonical view."""
+        cfg, G = self.cfg, self.G
+        if cfg.repeat_batch and getattr(self, "_fixed_batch", None) is not None:
+            return self._fixed_batch
+        rng, gen = step_rng(cfg.seed, 0 if cfg.repeat_batch else step)
+        B, k = cfg.batch, cfg.views
+        ws = sample_ws(G, B, rng, gen, cfg.psi_range, cfg.mixing_prob)
+        angles = camera.sample_angles(B * k, rng)          # view-major: index v * B + b
+        c = angles_to_labels(angles, self.dev)
+        with torch.no_grad():
+            planes = G.planes(ws)  # one backbone pass serves all views of a latent
+        out = self._render(ws.repeat(k, 1, 1), c, planes=_repeat_planes(planes, k))
+        batch = {"ws": ws, "angles": torch.from_numpy(angles).float().to(self.dev), "c": c,
+                 "image": out["image"], "mask": out["semantic"].argmax(1)}
+        if cfg.canonical:
+            can = self._render(ws, self.frontal.expand(B, -1), planes=planes)
+            batch["image_can"], batch["mask_can"] = can["image"], can["semantic"].argmax(1)
+        if self.data is not None:
+            idx = rng.integers(0, len(self.data), size=cfg.real_batch)
+            flips = rng.random(cfg.real_batch) < 0.5 if cfg.xflip else None
+            batch["real"] = {key: v.to(self.dev) for key, v in self.data.batch(idx, flips).items()}
+        if cfg.repeat_batch:
+            self._fixed_batch = batch
+        return batch
+
+    def losses(self, batch: dict, with_recon: bool = True) -> dict[str, torch.Tensor]:
+        cfg, w, G, enc = self.cfg, self.cfg.weights, self.G, self.enc
+        B, k, S = cfg.batch, cfg.views, G.num_shape_ws
+        r_rec = cfg.recon_neural_resolution or cfg.neural_resolution
+        w_avg = G.mapping.w_avg
+        ws_true = batch["ws"].repeat(k, 1, 1)
+        tex, pose = enc.texture_offsets(batch["image"])
+        shape = enc.semantic_offsets(batch["mask"])
+        ws_hat = w_avg + torch.cat([shape, tex], 1)
+        terms: dict[str, torch.Tensor] = {}
+        terms["latent_t"] = w.latent_t * _mse(ws_hat[:, S:], ws_true[:, S:])
+        terms["latent_s"] = w.latent_s * _mse(ws_hat[:, :S], ws_true[:, :S])
+        terms["pose"] = w.pose * _mse(pose, batch["angles"])
+        if k > 1 and w.latent_consistency:
+            per_view = ws_hat.view(k, B, *ws_hat.shape[1:])
+            terms["latent_consistency"] = w.latent_consistency * (per_view - per_view.mean(0)).square().mean()
+        if with_recon and (w.rgb or w.perceptual or w.mask or w.feature_consistency):
+            c_rec = labels_from_yaw_pitch(pose) if cfg.recon_pose == "predicted" else batch["c"]
+            planes = G.planes(ws_hat)
+            rec = self._render(ws_hat, c_rec, r_rec, grad=True, planes=planes)
+            terms.update(self._recon_terms(rec, batch["image"], batch["mask"], w.rgb, w.perceptual, w.mask, ""))
+            if k > 1 and w.feature_consistency:
+                # Views 1..k-1 re-rendered from view 0's camera, compared with view 0's reconstruction.
+                c0 = c_rec[:B].repeat(k - 1, 1)
+                others = self._render(ws_hat[B:], c0, r_rec, grad=True,
+                                      planes=TriPlanes(planes.semantic[B:], planes.texture[B:]))["image"]
+                ref = rec["image"][:B].repeat(k - 1, 1, 1, 1)
+                terms["feature_consistency"] = w.feature_consistency * perceptual_distance(others, ref).mean()
+        if cfg.canonical and "image_can" in batch:
+            ws_can = w_avg + enc.canonical_offsets(batch["image_can"], batch["mask_can"])
+            terms["can_latent"] = w.can_latent * _mse(ws_can, batch["ws"])
+            if with_recon and (w.can_rgb or w.can_perceptual or w.can_mask):
+                rec = self._render(ws_can, self.frontal.expand(B, -1), r_rec, grad=True)
+                terms.update(self._recon_terms(rec, batch["image_can"], batch["mask_can"],
+                                               w.can_rgb, w.can_perceptual, w.can_mask, "can_"))
+        if with_recon and "real" in batch:
+            real = batch["real"]
+            tex, _ = enc.texture_offsets(real["image"])
+            ws_real = w_avg + torch.cat([enc.semantic_offsets(real["mask"]), tex], 1)
+            rec = self._render(ws_real, real["label"], r_rec, grad=True)
+            image, mask = real["image"], real["mask"]
+            R = rec["image"].shape[-1]
+            if image.shape[-1] != R:
+                image = F.interpolate(image, size=(R, R), mode="area")
+                mask = F.interpolate(mask[:, None].float(), size=(R, R), mode="nearest")[:, 0].long()
+            terms.update(self._recon_terms(rec, image, mask, w.real_rgb, w.real_perceptual, w.real_mask, "real_"))
+        return terms
+
+    def train_step(self) -> dict[str, float]:
+        cfg = self.cfg
+        torch.manual_seed(cfg.seed * 1_000_003 + self.step)  # nothing should draw from it; pin it anyway
+        batch = self.make_batch(self.step)
+        with_recon = cfg.recon_every > 0 and self.step % cfg.recon_every == 0
+        self.enc.train()
+        self.opt.zero_grad(set_to_none=True)
+        terms = self.losses(batch, with_recon)
+        loss = sum(terms.values())
+        loss.backward()
+        self.opt.step()
+        self.step += 1
+        logs = {name: float(v.detach()) for name, v in terms.items()}
+        logs["loss"] = float(loss.detach())
+        return logs
+
+    def train(self, steps: int, progress: bool = True) -> dict:
+        """Run until `steps` total steps (counting resumed ones); returns the last logs."""
+        from tqdm import tqdm
+        bar = tqdm(total=steps, initial=self.step, disable=not progress, dynamic_ncols=True, desc="train encoders")
+        logs, t_last, s_last = {}, time.time(), self.step
+        while self.step < steps:
+            logs = self.train_step()
+            bar.update(1)
+            if self.step % self.cfg.log_every == 0 or self.step == steps:
+                now = time.time()
+                sec = (now - t_last) / max(self.step - s_last, 1)
+                _log_line(self.metrics_path, {"step": self.step, "sec_per_step": sec, "time": now, **logs})
+                bar.set_postfix_str(f"{sec:.2f} s/step loss={logs['loss']:.4f}")
+                t_last, s_last = now, self.step
+            if self.cfg.snapshot_every and self.step % self.cfg.snapshot_every == 0:
+                self.save()
+        bar.close()
+        if not self.cfg.snapshot_every or self.step % self.cfg.snapshot_every != 0:
+            self.save()
+        return logs
+
+
+# --------------------------------------------------------------------------- CLI
+def apply_overrides(cfg, overrides):
+    """--set key=value (JSON values); `weights.NAME=value` sets a loss weight."""
+    changes, weights = {}, {}
+    names = {f.name for f in dataclasses.fields(cfg)}
+    for item in overrides or []:
+        key, _, raw = item.partition("=")
+        try:
+            val = json.loads(raw)
+        except json.JSONDecodeError:
+            val = raw
+        if isinstance(val, list):
+            val = tuple(val)
+        if key.startswith("weights.") and hasattr(cfg, "weights"):
+            sub = key.split(".", 1)[1]
+            if sub not in {f.name for f in dataclasses.fields(cfg.weights)}:
+                raise ValueError(f"unknown loss weight {sub!r}")
+            weights[sub] = float(val)
+        elif key in names:
+            changes[key] = val
+        else:
+            raise ValueError(f"unknown training setting {key!r}; known: {', '.join(sorted(names))}")
+    if weights:
+        changes["weights"] = dataclasses.replace(cfg.weights, **weights)
+    return dataclasses.replace(cfg, **changes)
+
+
+def run(args) -> int:
+    cfg = apply_overrides(get_encoder_train_config(args.preset), args.set)
+    if args.steps is not None:
+        steps = args.steps
+    else:
+        raise ValueError("give --steps N (total steps of the run, counting resumed ones)")
+    torch.set_num_threads(args.threads or cfg.num_threads or torch.get_num_threads())
+    trainer = EncoderTrainer(args.generator, args.out, cfg, data_dir=args.data, device=args.device)
+    if args.resume and trainer.resume():
+        print(f"resumed {args.out} at step {trainer.step}", file=sys.stderr)
+    trainer.train(steps, progress=not args.quiet)
+    out = Path(args.out) / "encoders.safetensors"
+    trainer.export(out)
+    print(f"wrote {out}")
+    return 0
+
+
+def register(tsub: argparse._SubParsersAction) -> None:
+    p = tsub.add_parser("encoders", help="train E_t, E_s and the canonical editor against a frozen generator")
+    p.add_argument("--generator", required=True, type=Path, help="generator checkpoint (frozen)")
+    p.add_argument("--out", required=True, type=Path, help="run folder: snapshots, metrics.jsonl, encoders.safetensors")
+    p.add_argument("--preset", default="tiny", choices=sorted(ENCODER_TRAIN_PRESETS))
+    p.add_argument("--data", type=Path, default=None, help="optional dataset folder (reconstruction losses only)")
+    p.add_argument("--steps", type=int, default=None, help="total steps, counting resumed ones")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's latest snapshot")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a setting, e.g. batch=4 or weights.pose=2")
+    p.add_argument("--device", default=None)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=run)
