@@ -36,7 +36,14 @@ class BackendStartError(BackendError):
 _lock = threading.Lock()
 _process: subprocess.Popen | None = None
 _process_url: str | None = None
+_process_data_dir: str | None = None
 _atexit_registered = False
+STOP_AT_EXIT = True   # the add-on preference "Stop the backend with Blender"
+
+
+def _at_exit():
+    if STOP_AT_EXIT:
+        stop_backend()
 
 
 def default_data_dir() -> Path:
@@ -153,7 +160,7 @@ def ensure_backend(python: str, port: int = 8765, data_dir: str | os.PathLike | 
     Returns (url, how, health) where how is "reused" or "started". Raises BackendStartError.
     ``progress(text)`` is called with status lines while waiting.
     """
-    global _process, _process_url, _atexit_registered
+    global _process, _process_url, _process_data_dir, _atexit_registered
     url = f"http://{host}:{int(port)}"
     data_dir = Path(data_dir) if data_dir else default_data_dir()
     say = progress or (lambda text: None)
@@ -193,13 +200,13 @@ def ensure_backend(python: str, port: int = 8765, data_dir: str | os.PathLike | 
                 "of an environment where the ide3d package is installed in the add-on preferences") from None
         finally:
             log.close()
-        _process, _process_url = proc, url
+        _process, _process_url, _process_data_dir = proc, url, str(data_dir)
         try:
             (data_dir / PID_FILE).write_text(json.dumps({"pid": proc.pid, "url": url, "cmd": cmd}))
         except OSError:
             pass
         if not _atexit_registered:
-            atexit.register(stop_backend)
+            atexit.register(_at_exit)
             _atexit_registered = True
         say("waiting for the backend to load its model")
         health = _wait_health(url, proc, timeout)
@@ -244,4 +251,10 @@ def stop_backend(timeout: float = 10.0) -> bool:
         if proc is None or proc.poll() is not None:
             return False
         _terminate(proc.pid, timeout=timeout, proc=proc)
+        info = _read_pid_file(Path(_process_data_dir)) if _process_data_dir else None
+        if info and info.get("pid") == proc.pid:
+            try:
+                (Path(_process_data_dir) / PID_FILE).unlink()
+            except OSError:
+                pass
         return True

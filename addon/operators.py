@@ -19,7 +19,7 @@ from bpy_extras.io_utils import ExportHelper, ImportHelper
 
 from . import backend_process, jobs, mesh_io, palette, pngio
 from . import client as client_mod
-from .preferences import (backend_settings, get_client, port_of, set_status, status_from_error,
+from .preferences import (backend_settings, get_client, get_prefs, port_of, set_status, status_from_error,
                           status_from_health)
 
 PREVIEW_IMAGE = "IDE3D Preview"
@@ -320,6 +320,8 @@ class IDE3D_OT_start_backend(_TaskOperator, Operator):
             self.report({"ERROR"}, f"the backend URL {url} is not local; start that backend on its machine")
             return {"CANCELLED"}
         set_status(state="checking", text="starting the local backend ...")
+        prefs = get_prefs(context)
+        backend_process.STOP_AT_EXIT = bool(prefs.stop_on_exit) if prefs else True
 
         def work(task):
             try:

@@ -512,6 +512,7 @@ def test_backend_process_start_reuse_stop(fake_backend_env):
     assert (url2, how2) == (url, "reused") and backend_process.running_process() is proc
     assert backend_process.stop_backend() and proc.poll() is not None
     assert backend_process.is_healthy(url, timeout=1) is None
+    assert not (data / "backend.pid").exists()
 
 
 def test_backend_process_replaces_stale_one(fake_backend_env):
