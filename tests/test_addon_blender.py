@@ -244,6 +244,17 @@ def check_operators_fake_backend(ctx) -> dict:
             facts["unavailable_error"] = None
         except RuntimeError as exc:
             facts["unavailable_error"] = str(exc)
+        # the UI path: work on a worker thread, applied on the main thread by the timer function
+        jobs = importlib.import_module(f"{ADDON_MODULE}.jobs")
+        ops = importlib.import_module(f"{ADDON_MODULE}.operators")
+        made = []
+        task = jobs.RUNNER.submit("ui", lambda t: (t.update(0.5, "working"), 5)[1],
+                                  on_done=lambda r: made.append(bpy.data.meshes.new(f"from_worker_{r}").name))
+        deadline = time.time() + 10
+        while not task.applied.is_set() and time.time() < deadline:
+            interval = ops._tick()
+            time.sleep(0.02)
+        facts["ui_path"] = {"made": made, "state": task.state, "interval_idle": ops._tick()}
         # the saved .blend keeps what makes the head editable
         blend = os.path.join(ctx["tmp"], "scene.blend")
         bpy.ops.wm.save_as_mainfile(filepath=blend)
@@ -271,17 +282,22 @@ def check_unregister(ctx) -> dict:
 
 
 def check_end_to_end(ctx) -> dict:
-    """The real backend (already started by the test) at IDE3D_BACKEND_URL; token from the token file."""
+    """The real backend, started by the add-on's own launcher (IDE3D_PYTHON / IDE3D_DATA_DIR /
+    IDE3D_BACKEND_URL from the test); the token comes from the backend's token file."""
     import bpy
 
     t = time.time()
+    facts = {"start": sorted(bpy.ops.ide3d.start_backend()), "start_seconds": time.time() - t}
+    t = time.time()
     res = bpy.ops.ide3d.import_portrait(filepath=ctx["photo"], preset="fast")
     obj = bpy.context.view_layer.objects.active
-    facts = {"import": sorted(res), "seconds": time.time() - t, "verts": len(obj.data.vertices),
-             "semantic": "semantic" in obj.data.attributes, "session": obj.get("ide3d_session"),
-             "present": list(obj.get("ide3d_classes_present", []))}
-    bpy.context.scene.ide3d.selected_classes[13] = True
+    facts.update({"import": sorted(res), "seconds": time.time() - t, "verts": len(obj.data.vertices),
+                  "semantic": "semantic" in obj.data.attributes, "session": obj.get("ide3d_session"),
+                  "present": list(obj.get("ide3d_classes_present", []))})
+    present = [c for c in facts["present"] if c != 0] or [1]
+    bpy.context.scene.ide3d.selected_classes[present[-1]] = True
     facts["new_style"] = sorted(bpy.ops.ide3d.new_style())
+    facts["version"] = obj.get("ide3d_version")
     facts["export"] = sorted(bpy.ops.ide3d.export_avatar(filepath=os.path.join(ctx["tmp"], "e2e.glb"), format="GLB"))
     return facts
 
@@ -485,6 +501,7 @@ def test_operators_against_fake_backend(results):
     assert f["auth_error"] and "token" in f["auth_error"]
     assert f["job_error"] and "no face found" in f["job_error"]
     assert f["unavailable_error"] and "Start local backend" in f["unavailable_error"]
+    assert f["ui_path"] == {"made": ["from_worker_5"], "state": "done", "interval_idle": 0.5}
     assert f["reopened"] == {"session": "s1", "url": f["object"]["url"], "semantic": True, "mask_image": True}
 
 
@@ -520,35 +537,23 @@ def test_end_to_end_real_backend(built_zip, tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"), OMP_NUM_THREADS="2")
     data_dir = tmp_path / "data"
-    log = open(tmp_path / "backend.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "ide3d_backend.cli", "serve", "--port", str(port),
-                             "--data-dir", str(data_dir)], stdout=log, stderr=subprocess.STDOUT, env=env,
-                            cwd=str(ROOT))
-    url = f"http://127.0.0.1:{port}"
+    env = dict(os.environ, XDG_CONFIG_HOME=str(tmp_path / "config"), OMP_NUM_THREADS="2",
+               IDE3D_BACKEND_URL=f"http://127.0.0.1:{port}", IDE3D_PYTHON=sys.executable,
+               IDE3D_DATA_DIR=str(data_dir))
     try:
-        sys.path.insert(0, str(ROOT))
-        from addon import client
-        deadline = time.time() + 180
-        while True:
-            try:
-                client.Client(url).health(timeout=2)
-                break
-            except client.BackendError:
-                if proc.poll() is not None or time.time() > deadline:
-                    log.close()
-                    pytest.fail(f"backend did not start:\n{(tmp_path / 'backend.log').read_text()[-3000:]}")
-                time.sleep(0.5)
-        env["IDE3D_BACKEND_URL"] = url
         results = run_checks(["end_to_end"], tmp_path, built_zip, {"photo": str(photo)}, env=env, timeout=900)
+        log = data_dir / "backend.log"
         f = facts(results, "end_to_end")
+        assert f["start"] == ["FINISHED"], log.read_text()[-3000:] if log.exists() else "no backend log"
         assert f["import"] == ["FINISHED"] and f["verts"] > 100 and f["semantic"] and f["session"]
-        assert f["present"] and f["new_style"] == ["FINISHED"] and f["export"] == ["FINISHED"]
+        assert f["present"] and f["new_style"] == ["FINISHED"] and f["version"] >= 2
+        assert f["export"] == ["FINISHED"] and (tmp_path / "e2e.glb").stat().st_size > 1000
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        # the add-on stops its backend at exit; make sure nothing survives a crashed child
+        pid_file = data_dir / "backend.pid"
+        if pid_file.exists():
+            try:
+                os.kill(json.loads(pid_file.read_text())["pid"], 15)
+            except (OSError, ValueError, KeyError):
+                pass
