@@ -407,9 +407,24 @@ class IDE3D_OT_import_portrait(_TaskOperator, Operator, ImportHelper):
         name = self.name or Path(photo).stem
         preset, align = self.preset, self.align
 
+        s = backend_settings(context)
+        auto_start = s["auto_start"] and client_mod.is_local_url(c.url)
+
         def work(task):
             task.update(0.0, "uploading")
-            job = c.create_session(photo, mask, preset=preset, align=align, name=name)
+            try:
+                job = c.create_session(photo, mask, preset=preset, align=align, name=name)
+            except client_mod.BackendUnavailable:
+                if not auto_start:
+                    raise
+                task.update(0.0, "starting the local backend")
+                u, _, health = backend_process.ensure_backend(
+                    s["python"], port_of(c.url), s["data_dir"], timeout=s["startup_timeout"],
+                    progress=lambda text: task.update(None, text))
+                status_from_health(u, health)
+                c.token = c.token or client_mod.read_token_file()
+                task.update(0.0, "uploading")
+                job = c.create_session(photo, mask, preset=preset, align=align, name=name)
             task.update_from_job(job)
             job = c.wait_job(job["id"], on_update=task.update_from_job, cancel_event=task.cancel_event)
             session = (job.get("result") or {}).get("session")

@@ -63,7 +63,8 @@ def backend_settings(context=None) -> dict:
         or str(default_data_dir())
     timeout = prefs.timeout if prefs else client_mod.DEFAULT_TIMEOUT
     startup = prefs.startup_timeout if prefs else 180.0
-    return {"url": url, "token": token, "python": bpy.path.abspath(python) if python.startswith("//") else python,
+    auto_start = bool(prefs.auto_start) if prefs else False
+    return {"url": url, "token": token, "auto_start": auto_start, "python": bpy.path.abspath(python) if python.startswith("//") else python,
             "data_dir": bpy.path.abspath(data_dir) if data_dir.startswith("//") else data_dir,
             "timeout": timeout, "startup_timeout": startup}
 
@@ -102,6 +103,8 @@ class IDE3DPreferences(AddonPreferences):
                            description="Seconds to wait for a short request")
     startup_timeout: FloatProperty(name="Startup timeout", default=180.0, min=5.0, max=1800.0,
                                    description="Seconds to wait for a starting backend to answer /health")
+    auto_start: BoolProperty(name="Start the local backend when needed", default=True,
+                             description="When an import finds no backend at a local URL, start it first")
     stop_on_exit: BoolProperty(name="Stop the backend with Blender", default=True,
                                description="Stop a backend started from Blender when Blender quits")
     mesh_resolution_default: IntProperty(name="Default mesh resolution", default=128, min=64, max=512)
@@ -119,6 +122,7 @@ class IDE3DPreferences(AddonPreferences):
         box.prop(self, "python_path")
         box.prop(self, "data_dir")
         box.prop(self, "startup_timeout")
+        box.prop(self, "auto_start")
         box.prop(self, "stop_on_exit")
         row = box.row()
         row.operator("ide3d.start_backend", icon="PLAY")

@@ -244,6 +244,27 @@ def check_operators_fake_backend(ctx) -> dict:
             facts["unavailable_error"] = None
         except RuntimeError as exc:
             facts["unavailable_error"] = str(exc)
+        # import with no backend at a local URL starts one (here the stand-in CLI of
+        # test_addon_client, which only answers /health, so the upload then fails with 501)
+        pkgs = Path(ctx["tmp"]) / "fake_pkgs" / "ide3d_backend"
+        pkgs.mkdir(parents=True)
+        (pkgs / "__init__.py").write_text("")
+        (pkgs / "cli.py").write_text(fake.FAKE_CLI)
+        wrapper = Path(ctx["tmp"]) / "fake_python"
+        wrapper.write_text(f"#!/bin/sh\nPYTHONPATH={pkgs.parent} exec {sys.executable} \"$@\"\n")
+        wrapper.chmod(0o755)
+        data_dir = Path(ctx["tmp"]) / "fake_data"
+        data_dir.mkdir()
+        (data_dir / "mode").write_text("ok")
+        os.environ.update(IDE3D_PYTHON=str(wrapper), IDE3D_DATA_DIR=str(data_dir))
+        bp = importlib.import_module(f"{ADDON_MODULE}.backend_process")
+        try:
+            bpy.ops.ide3d.import_portrait(filepath=str(photo))
+            facts["auto_start_error"] = None
+        except RuntimeError as exc:
+            facts["auto_start_error"] = str(exc)
+        facts["auto_started"] = bp.running_process() is not None
+        facts["auto_stopped"] = bp.stop_backend()
         # the UI path: work on a worker thread, applied on the main thread by the timer function
         jobs = importlib.import_module(f"{ADDON_MODULE}.jobs")
         ops = importlib.import_module(f"{ADDON_MODULE}.operators")
@@ -501,6 +522,7 @@ def test_operators_against_fake_backend(results):
     assert f["auth_error"] and "token" in f["auth_error"]
     assert f["job_error"] and "no face found" in f["job_error"]
     assert f["unavailable_error"] and "Start local backend" in f["unavailable_error"]
+    assert f["auto_started"] and f["auto_stopped"] and "HTTP 501" in f["auto_start_error"]
     assert f["ui_path"] == {"made": ["from_worker_5"], "state": "done", "interval_idle": 0.5}
     assert f["reopened"] == {"session": "s1", "url": f["object"]["url"], "semantic": True, "mask_image": True}
 
