@@ -78,7 +78,59 @@ def check_register(ctx) -> dict:
     facts["prefs"] = bpy.context.preferences.addons[ADDON_MODULE].preferences.backend_url
     facts["scene_props"] = hasattr(bpy.context.scene, "ide3d")
     facts["background"] = bpy.app.background
+    facts["drawn"] = _draw_panels_with_mock_layout()
     return facts
+
+
+class _MockLayout:
+    """Records UILayout calls so panel draw() code runs headless (no window, no real layout).
+    Checks property names against the RNA of the data passed to prop()."""
+
+    def __init__(self, log):
+        self._log = log
+
+    def prop(self, data, name, **kw):
+        assert name in data.bl_rna.properties, f"{type(data).__name__} has no property {name!r}"
+        self._log.append(("prop", name))
+        return None
+
+    def operator(self, idname, **kw):
+        import bpy
+        mod, op = idname.split(".")
+        assert hasattr(getattr(bpy.ops, mod), op), f"no operator {idname}"
+        self._log.append(("operator", idname))
+        props = bpy.ops._op_get_rna_type(f"{mod.upper()}_OT_{op}")
+
+        class _Props:
+            def __setattr__(self, key, value):
+                assert key in props.properties, f"{idname} has no property {key!r}"
+        return _Props()
+
+    def __getattr__(self, name):
+        def call(*args, **kw):
+            self._log.append((name,))
+            return _MockLayout(self._log)
+        return call
+
+    def __setattr__(self, key, value):
+        object.__setattr__(self, key, value)
+
+
+def _draw_panels_with_mock_layout() -> list:
+    import bpy
+
+    drawn = []
+    for name in sorted(n for n in dir(bpy.types) if n.startswith("IDE3D_PT_")):
+        cls = getattr(bpy.types, name)
+        log = []
+        fake = type("P", (), {"layout": _MockLayout(log)})()
+        cls.draw(fake, bpy.context)
+        drawn.append([name, len(log)])
+    prefs = bpy.context.preferences.addons[ADDON_MODULE].preferences
+    log = []
+    type(prefs).draw(type("P", (), {"layout": _MockLayout(log), "bl_rna": prefs.bl_rna})(), bpy.context)
+    drawn.append(["preferences", len(log)])
+    return drawn
 
 
 def check_mesh(ctx) -> dict:
@@ -137,6 +189,8 @@ def check_mesh(ctx) -> dict:
     mesh_io.update_head_object(obj, payload, {"id": "sess-1", "version": 3})
     ctx["head"] = obj.name
     ctx["labels"] = lab.tolist()
+    bpy.context.view_layer.objects.active = obj
+    facts["drawn_with_head"] = _draw_panels_with_mock_layout()
     return facts
 
 
@@ -428,6 +482,7 @@ def test_install_registers_operators_and_panel(results):
     assert "IDE3D_PT_main" in f["panels"] and len(f["panels"]) >= 6
     assert (f["panel_space"], f["panel_category"]) == ("VIEW_3D", "IDE-3D")
     assert f["prefs"] == "http://127.0.0.1:8765" and f["scene_props"] and f["background"]
+    assert len(f["drawn"]) == len(f["panels"]) + 1 and all(n > 0 for _, n in f["drawn"])
 
 
 def test_head_mesh_attributes_groups_material(results):
@@ -437,6 +492,7 @@ def test_head_mesh_attributes_groups_material(results):
     assert f["active_color"] == "Col" and f["color_err"] == 0.0 and f["labels_ok"]
     assert f["groups"] == f["expected_groups"] and set(f["groups"]) == {"hair", "skin", "neck"}
     assert f["vc_layer"] == "Col"
+    assert all(n > 0 for _, n in f["drawn_with_head"])   # panels draw with a head active
     assert ("ShaderNodeVertexColor", "Color", "ShaderNodeBsdfPrincipled", "Base Color") in [tuple(x) for x in f["links"]]
     assert f["props"]["ide3d_session"] == "sess-1" and f["props"]["ide3d_backend_url"] == "http://127.0.0.1:9"
     assert sorted(f["props"]["ide3d_classes_present"]) == [1, 13, 17] and f["is_head"]
