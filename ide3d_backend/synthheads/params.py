@@ -139,7 +139,7 @@ def sample_params(seed: int) -> HeadParams:
     p.chin_y = -0.163 + n(0.006)
     p.chin_radius = 0.035 * u(0.85, 1.2)
     p.jaw_angle_x = 0.078 * w * u(0.92, 1.06)
-    p.cheek_size = 0.055 * u(0.9, 1.1)
+    p.cheek_size = 0.048 * u(0.9, 1.1)
     p.cheek_x = 0.074 * w
     p.eye_x = 0.052 * w + n(0.002)
     p.eye_y = 0.030 + n(0.004)
@@ -151,7 +151,7 @@ def sample_params(seed: int) -> HeadParams:
     p.brow_tilt = n(0.08)
     p.nose_length = 0.078 * u(0.9, 1.1)
     p.nose_width = 0.016 * u(0.85, 1.15)
-    p.nose_projection = 0.046 * u(0.85, 1.12)
+    p.nose_projection = 0.041 * u(0.85, 1.12)
     p.mouth_y = -0.092 + n(0.004)
     p.mouth_width = 0.041 * u(0.88, 1.12)
     p.upper_lip = 0.0075 * u(0.75, 1.3)

@@ -14,10 +14,10 @@ from ..model.ray_sampler import pixel_grid, sample_rays
 from . import appearance
 from .shapes import BOX_HALF, torch_threads as _threads
 
-MAX_STEPS = 64
+MAX_STEPS = 56
 HIT_EPS = 2.5e-4
-RELAX_AFTER = 32  # after this many steps the hit tolerance grows (grazing rays at silhouettes)
-STEP_SCALE = 0.9
+RELAX_AFTER = 28  # after this many steps the hit tolerance grows (grazing rays at silhouettes)
+STEP_SCALE = 0.97
 CUBE_HALF = 0.5
 
 
@@ -69,20 +69,20 @@ def _eval_points(head, pts: torch.Tensor) -> torch.Tensor:
     return head._parts(pts[:, 0].contiguous(), pts[:, 1].contiguous(), pts[:, 2].contiguous())[0]
 
 
-_TETRA = torch.tensor([[1.0, -1.0, -1.0], [-1.0, -1.0, 1.0], [-1.0, 1.0, -1.0], [1.0, 1.0, 1.0]])
-
-
-def normals_at(head, pts: torch.Tensor, h: float = 1.2e-3) -> torch.Tensor:
-    """Unit SDF gradients (tetrahedral finite differences, one batched evaluation)."""
+def normals_at(head, pts: torch.Tensor, h: float = 1.2e-3, centre: torch.Tensor | None = None) -> torch.Tensor:
+    """Unit SDF gradients by forward differences (one batched evaluation of 3 offsets;
+    `centre` = the distances at pts if already known)."""
     m = pts.shape[0]
-    q = (pts[None] + h * _TETRA[:, None, :]).reshape(-1, 3)
-    d = _eval_points(head, q).reshape(4, m)
-    g = (d[:, :, None] * _TETRA[:, None, :]).sum(0)
+    if centre is None:
+        centre = _eval_points(head, pts)
+    q = (pts[None] + h * torch.eye(3)[:, None, :]).reshape(-1, 3)
+    d = _eval_points(head, q).reshape(3, m) - centre[None]
+    g = d.t()
     return g / g.norm(dim=-1, keepdim=True).clamp_min(1e-9)
 
 
-AO_STEPS = (0.012, 0.03, 0.06)
-AO_WEIGHTS = (0.45, 0.35, 0.25)
+AO_STEPS = (0.015, 0.045)
+AO_WEIGHTS = (0.55, 0.45)
 
 
 def ambient_occlusion(head, pts: torch.Tensor, normals: torch.Tensor) -> torch.Tensor:
@@ -97,7 +97,7 @@ def ambient_occlusion(head, pts: torch.Tensor, normals: torch.Tensor) -> torch.T
 
 def _shade_hits(head, pts, dirs, with_class=True):
     dist, cls = head.sdf(pts)
-    nrm = normals_at(head, pts)
+    nrm = normals_at(head, pts, centre=dist)
     ao = ambient_occlusion(head, pts, nrm)
     alb = head.albedo(pts, cls)
     rgb = appearance.shade(alb, nrm, dirs, ao, cls)

@@ -140,6 +140,41 @@ def _components(points: torch.Tensor):
     return points[:, 0], points[:, 1], points[:, 2]
 
 
+class EllipsoidBank:
+    """K ellipsoids (centre, radii, optional rotation) evaluated in one go: (N,) -> (K, N).
+
+    Rows are contiguous, so later elementwise ops on one ellipsoid stay fast."""
+
+    def __init__(self, items):
+        c = np.array([it[0] for it in items], dtype=np.float64)
+        r = np.array([it[1] for it in items], dtype=np.float64)
+        rot = np.stack([np.eye(3) if it[2] is None else np.asarray(it[2], dtype=np.float64)
+                        for it in items])
+        a = rot / r[:, :, None]  # rows: local axis / radius  -> scaled local coordinates
+        t = lambda v: torch.tensor(v, dtype=torch.float32)[:, None]  # noqa: E731
+        self.c = [t(c[:, i]) for i in range(3)]
+        self.a = [[t(a[:, i, j]) for j in range(3)] for i in range(3)]
+        self.inv_r = [t(1.0 / r[:, i]) for i in range(3)]
+        self.rotated = [bool(it[2] is not None) for it in items]
+        self.any_rot = any(self.rotated)
+
+    def __call__(self, x, y, z) -> torch.Tensor:
+        X = x[None] - self.c[0]
+        Y = y[None] - self.c[1]
+        Z = z[None] - self.c[2]
+        a = self.a
+        if self.any_rot:
+            u = X * a[0][0] + Y * a[0][1] + Z * a[0][2]
+            v = X * a[1][0] + Y * a[1][1] + Z * a[1][2]
+            w = X * a[2][0] + Y * a[2][1] + Z * a[2][2]
+        else:
+            u, v, w = X * a[0][0], Y * a[1][1], Z * a[2][2]
+        k0 = torch.sqrt(u * u + v * v + w * w)
+        u, v, w = u * self.inv_r[0], v * self.inv_r[1], w * self.inv_r[2]
+        k1 = torch.sqrt(u * u + v * v + w * w).clamp_min(1e-6)
+        return k0 * (k0 - 1.0) / k1
+
+
 # ----------------------------------------------------------------------------- the head
 
 class Head:
@@ -153,6 +188,7 @@ class Head:
         self.params = params
         with torch.no_grad(), torch_threads(1):
             self._layout()
+            self._build_banks()
 
     # -- layout ---------------------------------------------------------------
     def _skin_base(self, p):
@@ -323,62 +359,101 @@ class Head:
                           -0.04 + self.necklace_R * math.cos(0.4) + 0.006)
 
     # -- evaluation -----------------------------------------------------------
+    def _build_banks(self):
+        """All ellipsoids (and spheres) evaluated together, to cut per-op overhead."""
+        pr = self.params
+        items = {
+            "skull": (pr.skull_center, pr.skull_radii, None),
+            "jaw": (pr.jaw_center, pr.jaw_radii, None),
+            "chin": (self.chin_c, (pr.chin_radius,) * 3, None),
+            "jaw_angle": (self.jaw_angle_c, self.jaw_angle_r, None),
+            "cheek": (self.cheek_c, self.cheek_r, None),
+            "socket": (self.eye_c, self.socket_r, self.eye_rot),
+            "eye": (self.eye_c, self.eye_r, self.eye_rot),
+            "nose_tip": (self.nose_tip, (self.nose_tip_r,) * 3, None),
+            "ala": (self.ala_c, (self.ala_r,) * 3, None),
+            "ear": (self.ear_c, self.ear_r, self.ear_rot),
+            "ear_hole": (self.ear_hole_c, self.ear_hole_r, self.ear_rot),
+            "chest": (self.chest_c, self.chest_r, None),
+            "shoulder": (self.shoulder_c, self.shoulder_r, None),
+            "chest_cloth": (self.chest_c, tuple(r + 0.011 for r in self.chest_r), None),
+            "shoulder_cloth": (self.shoulder_c, tuple(r + 0.011 for r in self.shoulder_r), None),
+            "neckline": (self.neckline_c, self.neckline_r, None),
+        }
+        if pr.mouth_open > 0:
+            items["slot"] = (self.slot_c, self.slot_r, None)
+        if pr.hair_style != "bald":
+            items["hair"] = (pr.skull_center, self.hair_r, None)
+        if pr.hair_style == "bun":
+            items["bun"] = (self.bun_c, (self.bun_r,) * 3, None)
+        if pr.hat:
+            items["hat"] = (pr.skull_center, self.hat_r, None)
+            if pr.hat_brim:
+                items["brim"] = (self.brim_c, self.brim_r, None)
+        if pr.earrings and not pr.earring_hoop:
+            items["stud"] = (self.stud_c, (0.0055,) * 3, None)
+        if pr.necklace:
+            items["pendant"] = (self.pendant_c, (0.0065,) * 3, None)
+        self._bank = EllipsoidBank(list(items.values()))
+        self._bank_index = {k: n for n, k in enumerate(items)}
+        self._lip_bank = EllipsoidBank([(self.ulip_c, self.ulip_r, None), (self.llip_c, self.llip_r, None),
+                                        (self.mouth_c, self.mouth_r, None)])
+
     def _parts(self, x, y, z):
         """Geometry distance and the list of (class_pos, class_neg, distance, bias)."""
         pr = self.params
         ax = x.abs()
         p = (ax, y, z)
-        parts = []
+        bank = self._bank(ax, y, z)
+        col = self._bank_index
 
-        skin = self._skin_base(p)
-        eye_local = sd_ellipsoid(p, self.eye_c, self.socket_r, self.eye_rot)
-        skin = smax(skin, -eye_local, 0.004)
+        def E(name):
+            return bank[col[name]]
+
+        parts = []
+        skin = smin(E("skull"), E("jaw"), 0.04)
+        skin = smin(skin, E("chin"), 0.035)
+        skin = smin(skin, E("jaw_angle"), 0.04)
+        skin = smin(skin, E("cheek"), 0.03)
+        skin = smax(skin, -E("socket"), 0.004)
         if pr.mouth_open > 0:
-            skin = smax(skin, -sd_ellipsoid(p, self.slot_c, self.slot_r), 0.003)
+            skin = smax(skin, -E("slot"), 0.003)
         nose = sd_capsule(p, self.nose_top, self.nose_tip, 0.007, pr.nose_width * 0.5)
-        nose = smin(nose, sd_sphere(p, self.nose_tip, self.nose_tip_r), 0.01)
-        nose = smin(nose, sd_sphere(p, self.ala_c, self.ala_r), 0.01)
-        ear = sd_ellipsoid(p, self.ear_c, self.ear_r, self.ear_rot)
-        ear = smax(ear, -sd_ellipsoid(p, self.ear_hole_c, self.ear_hole_r, self.ear_rot), 0.003)
+        nose = smin(nose, E("nose_tip"), 0.01)
+        nose = smin(nose, E("ala"), 0.01)
+        ear = smax(E("ear"), -E("ear_hole"), 0.003)
         neck = sd_capsule(p, self.neck_a, self.neck_b, pr.neck_radius)
-        torso = smin(sd_ellipsoid(p, self.chest_c, self.chest_r),
-                     sd_ellipsoid(p, self.shoulder_c, self.shoulder_r), 0.06)
+        torso = smin(E("chest"), E("shoulder"), 0.06)
         neck = smin(neck, torso, 0.09)
         body = smin(smin(smin(skin, nose, 0.012), ear, 0.006), neck, 0.03)
         parts += [(SKIN, SKIN, skin, 0.0), (NOSE, NOSE, nose, 0.0), (L_EAR, R_EAR, ear, 0.0),
                   (NECK, NECK, neck, 0.0)]
 
-        eye = sd_ellipsoid(p, self.eye_c, self.eye_r, self.eye_rot)
-        brow = sd_ellipsoid((p[0], p[1] + 9.0 * (p[0] - self.brow_c[0]) ** 2, p[2]),
+        eye = E("eye")
+        brow = sd_ellipsoid((ax, y + 9.0 * (ax - self.brow_c[0]) ** 2, z),
                             self.brow_c, self.brow_r, self.brow_rot)
         # smile: lift the mouth corners
-        pm = (ax, y - pr.smile * 3.6 * ax * ax, z)
-        ulip = sd_ellipsoid(pm, self.ulip_c, self.ulip_r)
-        llip = sd_ellipsoid(pm, self.llip_c, self.llip_r)
-        mouth = sd_ellipsoid(pm, self.mouth_c, self.mouth_r)
+        lips = self._lip_bank(ax, y - pr.smile * 3.6 * ax * ax, z)
+        ulip, llip, mouth = lips[0], lips[1], lips[2]
         parts += [(L_EYE, R_EYE, eye, 0.0), (L_BROW, R_BROW, brow, 0.0),
                   (U_LIP, U_LIP, ulip, 0.0), (L_LIP, L_LIP, llip, 0.0), (MOUTH, MOUTH, mouth, 0.0)]
-        geom = torch.minimum(torch.minimum(body, eye), torch.minimum(brow, mouth))
-        geom = torch.minimum(geom, torch.minimum(ulip, llip))
+        geom = torch.minimum(torch.minimum(body, eye), torch.minimum(brow, lips.amin(0)))
 
         # clothing: an inflated torso with a neckline cut out
-        cloth = smin(sd_ellipsoid(p, self.chest_c, tuple(r + 0.011 for r in self.chest_r)),
-                     sd_ellipsoid(p, self.shoulder_c, tuple(r + 0.011 for r in self.shoulder_r)), 0.06)
-        cloth = smax(cloth, -sd_ellipsoid(p, self.neckline_c, self.neckline_r), 0.01)
+        cloth = smin(E("chest_cloth"), E("shoulder_cloth"), 0.06)
+        cloth = smax(cloth, -E("neckline"), 0.01)
         parts.append((CLOTH, CLOTH, cloth, 0.001))
         geom = torch.minimum(geom, cloth)
 
-        hair = self._hair(p)
-        if hair is not None:
+        if pr.hair_style != "bald":
+            hair = self._hair(p, E)
             parts.append((HAIR, HAIR, hair, 0.0005))
             geom = torch.minimum(geom, hair)
         if pr.hat:
-            hat = sd_ellipsoid(p, pr.skull_center, self.hat_r)
             cut = (self.hat_a + self.hat_b * z - y) * (1.0 / math.sqrt(1 + self.hat_b ** 2))
-            hat = torch.maximum(hat, cut)
+            hat = torch.maximum(E("hat"), cut)
             if pr.hat_brim:
-                brim = torch.maximum(sd_ellipsoid(p, self.brim_c, self.brim_r),
-                                     self.brim_c[2] - 0.07 - z)
+                brim = torch.maximum(E("brim"), self.brim_c[2] - 0.07 - z)
                 hat = torch.minimum(hat, brim)
             parts.append((HAT, HAT, hat, 0.002))
             geom = torch.minimum(geom, hat)
@@ -397,26 +472,25 @@ class Head:
             if pr.earring_hoop:
                 ring = sd_torus(p, self.hoop_c, 0.011, 0.0022, rotation(yaw=math.pi / 2))
             else:
-                ring = sd_sphere(p, self.stud_c, 0.0055)
+                ring = E("stud")
             parts.append((EAR_R, EAR_R, ring, 0.002))
             geom = torch.minimum(geom, ring)
         if pr.necklace:
             chain = sd_torus(p, self.necklace_c, self.necklace_R, 0.0022, self.necklace_rot)
-            chain = torch.minimum(chain, sd_sphere(p, self.pendant_c, 0.0065))
+            chain = torch.minimum(chain, E("pendant"))
             parts.append((NECK_L, NECK_L, chain, 0.002))
             geom = torch.minimum(geom, chain)
 
-        box = sd_box(p, (0.0, 0.0, 0.0), (BOX_HALF, BOX_HALF, BOX_HALF))
+        # clip to the cube
+        box = torch.maximum(torch.maximum(ax, y.abs()), z.abs()) - BOX_HALF
         geom = torch.maximum(geom, box)
         return geom, parts
 
-    def _hair(self, p):
+    def _hair(self, p, E):
         pr = self.params
         style = pr.hair_style
-        if style == "bald":
-            return None
         x, y, z = p
-        shell = sd_ellipsoid(p, pr.skull_center, self.hair_r)
+        shell = E("hair")
         # gentle strand ridges around the vertical axis
         shell = shell + 0.0012 * torch.sin(torch.atan2(x, z + 0.05) * 38.0)
         b = self.fringe_b if style == "fringe" else self.hair_b
@@ -431,7 +505,7 @@ class Head:
             cut = torch.minimum(cut, lower)
         hair = smax(shell, cut, 0.5 * pr.hair_volume)
         if style == "bun":
-            hair = smin(hair, sd_sphere(p, self.bun_c, self.bun_r), 0.02)
+            hair = smin(hair, E("bun"), 0.02)
         return hair
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
