@@ -265,7 +265,7 @@ class GeneratorTrainer:
         if phase == "recon" or self.adv_recon_fraction > 0:
             all_reduce_gradients([self.latents], self.ctx)
             self.opt_latent.step()
-        logs.update({k: float(v) for k, v in terms.items()})
+        logs.update({k: float(v.detach()) for k, v in terms.items()})
         logs["g_loss"] = float(loss)
 
         # ---- discriminator

@@ -89,7 +89,7 @@ class TriPlaneGenerator(nn.Module):
         origins, dirs = sample_rays(c.to(ws.device), r)
         out = self.renderer.render(field, origins, dirs, perturb=perturb, generator=generator)
         b = ws.shape[0]
-        to_map = lambda x: x.transpose(1, 2).reshape(b, -1, r, r)  # noqa: E731
+        to_map = lambda x: x.transpose(1, 2).reshape(b, -1, r, r).contiguous()  # noqa: E731
         features = to_map(out["features"])
         sem_raw = to_map(out["semantic"])
         image_raw = features[:, :3] * 2 - 1
