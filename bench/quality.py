@@ -1,0 +1,159 @@
+"""Quality of the shipped (or a given) model on SynthHeads heads that training never saw.
+
+Measures the bars of the training issue and writes bench/results/quality.json:
+1. random samples (truncation 0.7): per-class pixel fractions of rendered masks
+   against the held-out heads' (skin, hair, nose, eyes, lips, background);
+2. encoder-only reconstruction (E_t + E_s) at the input view: PSNR and mask mIoU;
+3. the canonical editor against E_t/E_s over yaw (paper Fig. 4): a table of
+   PSNR / mIoU of a random test view, for E (input at yaw), E (canonical input)
+   and E_can (canonical input);
+4. geometry: Chamfer distance between the mesh of the encoder reconstruction and
+   the ground-truth SynthHeads mesh.
+
+Held-out heads are SynthHeads seeds far from any training seed (seed base 10^6).
+Usage: python bench/quality.py [--generator G] [--encoders E] [--heads 16]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+
+from ide3d_backend import camera, semantics  # noqa: E402
+
+CLASS_GROUPS = {"background": [0], "skin": [1], "hair": [13], "nose": [2], "eyes": [4, 5], "lips": [11, 12]}
+HELDOUT_SEED_BASE = 1_000_000
+YAW_BINS = np.linspace(-1.1, 1.1, 7)  # +-63 degrees, as the paper's Fig. 4
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+
+
+def miou(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Mean IoU over the classes present in either mask."""
+    ious = []
+    for c in np.union1d(np.unique(pred), np.unique(gt)):
+        inter = np.logical_and(pred == c, gt == c).sum()
+        union = np.logical_or(pred == c, gt == c).sum()
+        ious.append(inter / union)
+    return float(np.mean(ious))
+
+
+def class_fractions(masks: list[np.ndarray]) -> dict[str, float]:
+    m = np.stack(masks)
+    return {name: float(np.isin(m, ids).mean()) for name, ids in CLASS_GROUPS.items()}
+
+
+class Evaluator:
+    def __init__(self, G, enc, res: int):
+        self.G, self.enc, self.res = G, enc, res
+
+    def render(self, ws, yaw, pitch):
+        c = torch.from_numpy(camera.label_from_angles(yaw, pitch))[None]
+        out = self.G.synthesis(ws, c)
+        rgb = ((out["image"][0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+        return rgb, out["semantic"][0].argmax(0).byte().numpy()
+
+    def encode(self, rgb, mask, canonical=False):
+        from ide3d_backend.encoding import encode, encode_canonical
+        img = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 127.5 - 1
+        oh = semantics.mask_to_onehot(torch.from_numpy(mask.astype(np.int64))[None])
+        if canonical:
+            return encode_canonical(self.enc, self.G, img, oh), 0.0, 0.0
+        ws, yaw, pitch = encode(self.enc, self.G, img, oh)
+        return ws, float(yaw), float(pitch)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--generator", default=None)
+    ap.add_argument("--encoders", default=None)
+    ap.add_argument("--heads", type=int, default=16)
+    ap.add_argument("--samples", type=int, default=64)
+    ap.add_argument("--mesh-resolution", type=int, default=128)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    from ide3d_backend import load_generator
+    from ide3d_backend.encoding import load_encoders
+    from ide3d_backend.mesh import extract_head_mesh
+    from ide3d_backend.synthheads import ground_truth_mesh, render_head, sample_head
+    G = load_generator(args.generator, device="cpu")
+    enc = load_encoders(args.encoders, device="cpu").eval()
+    res = G.cfg.superres.output_resolution
+    ev = Evaluator(G, enc, res)
+    t0 = time.time()
+    result: dict = {"generator": str(args.generator or "shipped default"), "heads": args.heads}
+    heads = [sample_head(HELDOUT_SEED_BASE + i) for i in range(args.heads)]
+    rng = np.random.default_rng(7)
+    with torch.no_grad():
+        # 1. random samples vs held-out class fractions (FFHQ-like poses for both)
+        gt_masks, fake_masks = [], []
+        for i, head in enumerate(heads):
+            for lab in camera.sample_labels(2, rng):
+                gt_masks.append(render_head(head, lab, res)["mask"])
+        g = torch.Generator().manual_seed(0)
+        for i in range(args.samples):
+            z = torch.randn(1, G.z_dim, generator=g)
+            ws = G.mapping(z, torch.from_numpy(camera.frontal_label())[None], truncation_psi=0.7)
+            yaw, pitch = camera.sample_angles(1, rng)[0]
+            fake_masks.append(ev.render(ws, yaw, pitch)[1])
+        real_f, fake_f = class_fractions(gt_masks), class_fractions(fake_masks)
+        result["class_fractions"] = {k: {"heldout": real_f[k], "samples": fake_f[k],
+                                         "ratio": fake_f[k] / max(real_f[k], 1e-9)} for k in real_f}
+        result["class_fractions_within_50pct"] = all(0.5 <= v["ratio"] <= 1.5 for v in result["class_fractions"].values())
+
+        # 2. encoder-only reconstruction at the input view; 3. Fig. 4 table; 4. Chamfer
+        recon_psnr, recon_miou, chamfers = [], [], []
+        table = {float(y): {"E_input": [], "E_canonical_input": [], "E_can": []} for y in YAW_BINS}
+        for i, head in enumerate(heads):
+            yaw_in, pitch_in = camera.sample_angles(1, rng)[0]
+            gt = render_head(head, camera.label_from_angles(yaw_in, pitch_in), res)
+            ws, yaw_p, pitch_p = ev.encode(gt["rgb"], gt["mask"])
+            rgb, mask = ev.render(ws, yaw_p, pitch_p)
+            recon_psnr.append(psnr(rgb, gt["rgb"]))
+            recon_miou.append(miou(mask, gt["mask"]))
+            if i < min(args.heads, 8):
+                m = extract_head_mesh(G, ws, resolution=args.mesh_resolution)
+                gv, _, _ = ground_truth_mesh(head, resolution=args.mesh_resolution)
+                from scipy.spatial import cKDTree
+                d1 = cKDTree(gv).query(m.vertices)[0]
+                d2 = cKDTree(m.vertices).query(gv)[0]
+                chamfers.append(float(d1.mean() + d2.mean()) / 2)
+            # Fig. 4: one random test view per head, inputs at every yaw bin
+            test_yaw, test_pitch = float(rng.uniform(-0.8, 0.8)), float(rng.normal(0, 0.1))
+            test = render_head(head, camera.label_from_angles(test_yaw, test_pitch), res)
+            canon = render_head(head, camera.frontal_label(), res)
+            ws_canon_e, _, _ = ev.encode(canon["rgb"], canon["mask"])
+            ws_can, _, _ = ev.encode(canon["rgb"], canon["mask"], canonical=True)
+            scores_canon = {name: ev.render(w, test_yaw, test_pitch) for name, w in
+                            (("E_canonical_input", ws_canon_e), ("E_can", ws_can))}
+            for y in YAW_BINS:
+                inp = render_head(head, camera.label_from_angles(float(y), 0.0), res)
+                w_in, _, _ = ev.encode(inp["rgb"], inp["mask"])
+                r = {"E_input": ev.render(w_in, test_yaw, test_pitch), **scores_canon}
+                for name, (rgb, mask) in r.items():
+                    table[float(y)][name].append((psnr(rgb, test["rgb"]), miou(mask, test["mask"])))
+        result["encoder_reconstruction"] = {"psnr_db": float(np.mean(recon_psnr)), "mask_miou": float(np.mean(recon_miou)),
+                                            "bars": {"psnr_db": 20.0, "mask_miou": 0.6}}
+        result["canonical_editor_vs_encoders"] = {
+            f"{y:+.2f}": {name: {"psnr_db": float(np.mean([s[0] for s in v])), "mask_miou": float(np.mean([s[1] for s in v]))}
+                          for name, v in row.items()} for y, row in table.items()}
+        result["chamfer_mean"] = float(np.mean(chamfers)) if chamfers else None
+        result["chamfer_units"] = "model units (head ~0.45 tall); mean of both directions, mesh res %d" % args.mesh_resolution
+    result["seconds"] = time.time() - t0
+    common.write("quality", result)
+    print(f"PSNR {result['encoder_reconstruction']['psnr_db']:.2f} dB, mIoU {result['encoder_reconstruction']['mask_miou']:.3f}, "
+          f"Chamfer {result['chamfer_mean']}, fractions ok {result['class_fractions_within_50pct']}")
+
+
+if __name__ == "__main__":
+    main()
