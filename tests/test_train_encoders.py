@@ -160,3 +160,11 @@ def test_cli_and_dataset_paths(G, tmp_path):
                "--threads", "1", "--set", "batch=2"])
     assert rc == 0
     assert (prun / "parser.safetensors").exists()
+
+
+def test_predicted_pose_reconstruction_trains_the_pose_head(G, tmp_path):
+    tr = EncoderTrainer(G, tmp_path, _enc_cfg(recon_pose="predicted", canonical=False, views=1))
+    terms = tr.losses(tr.make_batch(0))
+    assert "latent_consistency" not in terms and "feature_consistency" not in terms  # k = 1
+    grads = torch.autograd.grad(terms["rgb"], list(tr.enc.texture.pose.parameters()))
+    assert sum(float(g.abs().sum()) for g in grads) > 0
