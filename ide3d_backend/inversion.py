@@ -1,0 +1,324 @@
+"""Hybrid GAN inversion (paper Sec. 3.3 + PTI): encoders -> W+ optimisation -> pivotal tuning.
+
+1. Initialisation: the texture encoder E_t gives w_t and the camera (yaw, pitch), the
+   shape encoder E_s gives w_s from the mask (encoding.encode). Without trained
+   encoders the optimisation starts from the average latent at the frontal camera
+   (and says so in the result's warnings).
+2. W+ optimisation: Adam on all 18 ws (and, optionally, on yaw/pitch) with the StyleGAN
+   projector's learning-rate ramps.
+3. Pivotal tuning: Adam on the generator weights (all but the mapping network, which
+   the fixed pivot ws never reach) on a copy of the generator; the base is untouched.
+
+Loss = L2 + perceptual_distance (weight-free MS-SSIM + Laplacian pyramid, docs/inversion.md)
++ mask cross-entropy against the user/parser mask. Each phase stops early when the
+perceptual distance falls below the preset's threshold. A `threading.Event` is checked
+every step; setting it raises `Cancelled` (inversion writes nothing, so nothing is left
+half-written).
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import camera as cam
+from . import imaging, semantics
+from .perceptual import perceptual_distance
+
+ProgressCallback = Callable[[str, int, int, float, "np.ndarray | None"], None]
+
+
+class Cancelled(Exception):
+    """The inversion was cancelled through its cancel event."""
+
+
+@dataclass(frozen=True)
+class InversionPreset:
+    name: str
+    latent_steps: int
+    latent_lr: float
+    tune_steps: int
+    tune_lr: float
+    neural_resolution: int | None = None  # None: the model's own
+    lr_rampup: float = 0.05
+    lr_rampdown: float = 0.25
+    early_stop: float = 0.06              # perceptual distance that ends a phase
+    l2_weight: float = 1.0
+    perceptual_weight: float = 1.0
+    mask_weight: float = 0.1
+    refine_camera: bool = True
+    camera_lr: float = 0.01
+    preview_every: int = 10
+
+    def with_steps(self, latent_steps: int, tune_steps: int) -> "InversionPreset":
+        return dataclasses.replace(self, latent_steps=latent_steps, tune_steps=tune_steps)
+
+
+PRESETS: dict[str, InversionPreset] = {
+    # Seconds on CPU with the tiny model.
+    "fast": InversionPreset("fast", latent_steps=30, latent_lr=0.03, tune_steps=20, tune_lr=1e-3,
+                            neural_resolution=32, lr_rampup=0.05, lr_rampdown=0.25, preview_every=10),
+    # PTI's schedule (REFERENCE §5).
+    "quality": InversionPreset("quality", latent_steps=450, latent_lr=5e-3, tune_steps=350, tune_lr=3e-4,
+                               neural_resolution=None, early_stop=0.06, preview_every=25),
+}
+
+
+def get_preset(preset: str | InversionPreset) -> InversionPreset:
+    if isinstance(preset, InversionPreset):
+        return preset
+    try:
+        return PRESETS[preset]
+    except KeyError:
+        raise ValueError(f"unknown inversion preset {preset!r}; use one of {', '.join(PRESETS)}") from None
+
+
+@dataclass
+class InversionResult:
+    ws: torch.Tensor                       # [1, 18, w], cpu
+    yaw: float
+    pitch: float
+    tuned: dict[str, torch.Tensor] | None  # tuned tensors that differ from the base (cpu)
+    init: str                              # "encoders" or "average"
+    losses: dict[str, list[float]] = field(default_factory=dict)
+    perceptual: float = float("nan")       # final perceptual distance (tuned model)
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    steps: dict[str, int] = field(default_factory=dict)
+
+
+# --- differentiable cameras ----------------------------------------------------------
+def camera_label(yaw: torch.Tensor, pitch: torch.Tensor, radius: float = cam.RADIUS) -> torch.Tensor:
+    """Torch version of camera.label_from_angles (differentiable in yaw, pitch) -> [1, 25]."""
+    yaw, pitch = torch.as_tensor(yaw, dtype=torch.float32), torch.as_tensor(pitch, dtype=torch.float32)
+    target = torch.tensor(cam.LOOKAT, dtype=torch.float32, device=yaw.device)
+    origin = target + radius * torch.stack([torch.cos(pitch) * torch.sin(yaw), torch.sin(pitch),
+                                            torch.cos(pitch) * torch.cos(yaw)])
+    forward = F.normalize(target - origin, dim=0)
+    up = torch.tensor([0.0, 1.0, 0.0], device=yaw.device)
+    right = F.normalize(torch.linalg.cross(forward, up), dim=0)
+    true_up = torch.linalg.cross(right, forward)
+    rot = torch.stack([right, true_up, -forward], 1)
+    top = torch.cat([rot, origin[:, None]], 1)
+    m = torch.cat([top, torch.tensor([[0.0, 0.0, 0.0, 1.0]], device=yaw.device)], 0)
+    k = torch.as_tensor(cam.INTRINSICS, dtype=torch.float32, device=yaw.device)
+    return torch.cat([m.reshape(16), k.reshape(9)])[None]
+
+
+# --- helpers ---------------------------------------------------------------------------
+def image_to_tensor(image: np.ndarray, size: int, device=None) -> torch.Tensor:
+    """(H, W, 3) uint8 -> [1, 3, size, size] in [-1, 1]."""
+    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float().div(127.5).sub(1)
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x.to(device)
+
+
+def mask_to_tensor(mask: np.ndarray, size: int, device=None) -> torch.Tensor:
+    """(H, W) ids -> [1, size, size] long (nearest resize)."""
+    m = torch.from_numpy(semantics.check_mask(mask).astype(np.int64))[None, None].float()
+    if m.shape[-1] != size or m.shape[-2] != size:
+        m = F.interpolate(m, size=(size, size), mode="nearest")
+    return m[:, 0].long().to(device)
+
+
+def average_latent(G) -> torch.Tensor:
+    return G.mapping.w_avg.detach().view(1, 1, -1).repeat(1, G.num_ws, 1).clone()
+
+
+def _lr_factor(t: float, rampup: float, rampdown: float) -> float:
+    """StyleGAN projector schedule: cosine ramp-down over the last `rampdown`, linear ramp-up."""
+    ramp = min(1.0, (1.0 - t) / max(rampdown, 1e-8))
+    ramp = 0.5 - 0.5 * math.cos(ramp * math.pi)
+    return ramp * min(1.0, t / max(rampup, 1e-8))
+
+
+def _check(cancel: threading.Event | None):
+    if cancel is not None and cancel.is_set():
+        raise Cancelled("inversion cancelled")
+
+
+def reconstruction_loss(out: dict, target: torch.Tensor, mask: torch.Tensor | None,
+                        p: InversionPreset) -> tuple[torch.Tensor, torch.Tensor]:
+    """(total loss, perceptual distance) of a synthesis result against the target."""
+    img = out["image"]
+    perc = perceptual_distance(img, target).mean()
+    loss = p.l2_weight * (img - target).square().mean() + p.perceptual_weight * perc
+    if mask is not None and p.mask_weight > 0:
+        loss = loss + p.mask_weight * F.cross_entropy(out["semantic"], mask)
+    return loss, perc
+
+
+def encoder_initialisation(G, target: torch.Tensor, mask: torch.Tensor | None, encoders=None
+                           ) -> tuple[torch.Tensor, float, float, str, list[str]]:
+    """(ws, yaw, pitch, source, warnings) from E_t + E_s, or the average latent when no
+    trained encoders are installed."""
+    warnings: list[str] = []
+    if encoders is None:
+        try:
+            from . import encoding
+            from .checkpoint import CheckpointError
+            try:
+                encoders = encoding.load_encoders(None, device=G.device)
+            except (CheckpointError, FileNotFoundError) as exc:
+                warnings.append(f"no trained encoders installed ({exc}); the optimisation starts from the "
+                                "average latent at the frontal camera")
+        except ImportError:
+            warnings.append("the encoders are not part of this installation; the optimisation starts from "
+                            "the average latent at the frontal camera")
+    if encoders is not None and mask is None:
+        warnings.append("no mask: the shape encoder needs one, so the optimisation starts from the "
+                        "average latent")
+        encoders = None
+    if encoders is None:
+        return average_latent(G), 0.0, 0.0, "average", warnings
+    from . import encoding
+    onehot = semantics.mask_to_onehot(mask).float() * 2 - 1
+    if onehot.shape[-1] != target.shape[-1]:
+        onehot = F.interpolate(onehot, size=target.shape[-2:], mode="nearest")
+    with torch.no_grad():
+        ws, yaw, pitch = encoding.encode(encoders, G, target, onehot)
+    return ws.detach().clone(), float(yaw[0]), float(pitch[0]), "encoders", warnings
+
+
+# --- the two optimisation phases ----------------------------------------------------------
+def optimise_latents(G, target: torch.Tensor, mask: torch.Tensor | None, ws: torch.Tensor,
+                     yaw: float, pitch: float, preset: InversionPreset,
+                     callback: ProgressCallback | None = None, cancel: threading.Event | None = None,
+                     stage: str = "latent") -> tuple[torch.Tensor, float, float, list[float], int]:
+    """Adam on W+ (and the camera). Returns (ws, yaw, pitch, losses, steps run)."""
+    p = preset
+    dev = G.device
+    ws = ws.detach().clone().to(dev).requires_grad_(True)
+    yaw_t = torch.tensor(float(yaw), device=dev, requires_grad=p.refine_camera)
+    pitch_t = torch.tensor(float(pitch), device=dev, requires_grad=p.refine_camera)
+    groups = [{"params": [ws], "lr": p.latent_lr, "base": p.latent_lr}]
+    if p.refine_camera:
+        groups.append({"params": [yaw_t, pitch_t], "lr": p.camera_lr, "base": p.camera_lr})
+    opt = torch.optim.Adam(groups, betas=(0.9, 0.999))
+    G.requires_grad_(False)
+    losses = []
+    n = p.latent_steps
+    step = 0
+    for step in range(n):
+        _check(cancel)
+        f = _lr_factor(step / max(n, 1), p.lr_rampup, p.lr_rampdown) if n > 1 else 1.0
+        for g in opt.param_groups:
+            g["lr"] = g["base"] * max(f, 0.0)
+        out = G.synthesis(ws, camera_label(yaw_t, pitch_t).to(dev), neural_resolution=p.neural_resolution,
+                          perturb=False)
+        loss, perc = reconstruction_loss(out, target, mask, p)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        with torch.no_grad():  # keep the camera in the pose range the model was trained on
+            yaw_t.clamp_(-1.2, 1.2)
+            pitch_t.clamp_(-0.6, 0.6)
+        lv = float(loss.detach())
+        losses.append(lv)
+        if callback is not None:
+            preview = imaging.to_uint8(out["image"]) if (step % p.preview_every == 0 or step == n - 1) else None
+            callback(stage, step + 1, n, lv, preview)
+        if float(perc.detach()) < p.early_stop:
+            break
+    return ws.detach(), float(yaw_t.detach()), float(pitch_t.detach()), losses, step + 1 if n else 0
+
+
+def tune_generator(G, target: torch.Tensor, mask: torch.Tensor | None, ws: torch.Tensor, yaw: float,
+                   pitch: float, preset: InversionPreset, callback: ProgressCallback | None = None,
+                   cancel: threading.Event | None = None) -> tuple[list[float], int, float]:
+    """Pivotal tuning of G in place (pass a copy). Returns (losses, steps run, final perceptual)."""
+    p = preset
+    dev = G.device
+    ws = ws.detach().to(dev)
+    c = camera_label(torch.tensor(yaw), torch.tensor(pitch)).to(dev)
+    params = [prm for name, prm in G.named_parameters() if not name.startswith("mapping.")]
+    G.requires_grad_(False)
+    for prm in params:
+        prm.requires_grad_(True)
+    opt = torch.optim.Adam(params, lr=p.tune_lr)
+    losses, perc_v, step = [], float("nan"), 0
+    try:
+        for step in range(p.tune_steps):
+            _check(cancel)
+            out = G.synthesis(ws, c, neural_resolution=p.neural_resolution, perturb=False)
+            loss, perc = reconstruction_loss(out, target, mask, p)
+            perc_v = float(perc)
+            if perc_v < p.early_stop:  # PTI: stop once the pivot is reproduced well enough
+                losses.append(float(loss))
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss))
+            if callback is not None:
+                preview = imaging.to_uint8(out["image"]) if (step % p.preview_every == 0
+                                                             or step == p.tune_steps - 1) else None
+                callback("tune", step + 1, p.tune_steps, float(loss), preview)
+    finally:
+        G.requires_grad_(False)
+    return losses, (step + 1) if p.tune_steps else 0, perc_v
+
+
+def changed_tensors(base: torch.nn.Module, tuned: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The state-dict entries of `tuned` that differ from `base` (cpu copies)."""
+    b = base.state_dict()
+    return {k: v.detach().cpu().clone() for k, v in tuned.state_dict().items()
+            if not torch.equal(v.detach().cpu(), b[k].detach().cpu())}
+
+
+def invert(G, image: np.ndarray | torch.Tensor, mask: np.ndarray | None = None,
+           preset: str | InversionPreset = "fast", encoders=None, callback: ProgressCallback | None = None,
+           cancel: threading.Event | None = None, tune: bool = True):
+    """Invert an aligned portrait. Returns (InversionResult, tuned generator copy).
+
+    image: (R, R, 3) uint8 aligned photo (preprocess.preprocess) or [1, 3, R, R] in [-1, 1];
+    mask: (R, R) class ids or None. G is left unchanged.
+    """
+    p = get_preset(preset)
+    t0 = time.perf_counter()
+    size = G.cfg.superres.output_resolution
+    dev = G.device
+    target = image_to_tensor(image, size, dev) if isinstance(image, np.ndarray) else \
+        F.interpolate(image.float(), size=(size, size), mode="bilinear", align_corners=False).to(dev) \
+        if image.shape[-1] != size else image.float().to(dev)
+    mask_t = mask_to_tensor(mask, size, dev) if mask is not None else None
+    G = G.eval()
+    _check(cancel)
+    ws0, yaw, pitch, source, warnings = encoder_initialisation(G, target, mask_t, encoders)
+    timings = {"encoders": time.perf_counter() - t0}
+    if callback is not None:
+        callback("encode", 1, 1, float("nan"), None)
+
+    t1 = time.perf_counter()
+    ws, yaw, pitch, lat_losses, lat_steps = optimise_latents(G, target, mask_t, ws0, yaw, pitch, p,
+                                                             callback, cancel)
+    timings["latent"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    tuned_G = copy.deepcopy(G)
+    tune_losses, tune_steps, perc = [], 0, float("nan")
+    if tune and p.tune_steps > 0:
+        tune_losses, tune_steps, perc = tune_generator(tuned_G, target, mask_t, ws, yaw, pitch, p,
+                                                       callback, cancel)
+    tuned_G.eval().requires_grad_(False)
+    timings["tune"] = time.perf_counter() - t2
+    _check(cancel)
+    with torch.no_grad():
+        out = tuned_G.synthesis(ws, camera_label(torch.tensor(yaw), torch.tensor(pitch)).to(dev),
+                                neural_resolution=p.neural_resolution)
+        perc = float(perceptual_distance(out["image"], target).mean())
+    tuned = changed_tensors(G, tuned_G) if tune and p.tune_steps > 0 else None
+    timings["total"] = time.perf_counter() - t0
+    result = InversionResult(ws.detach().cpu(), yaw, pitch, tuned or None, source,
+                             {"latent": lat_losses, "tune": tune_losses}, perc, timings, warnings,
+                             {"latent": lat_steps, "tune": tune_steps})
+    return result, tuned_G
