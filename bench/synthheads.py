@@ -2,11 +2,12 @@
 
     .venv/bin/python bench/synthheads.py [--heads 6] [--out bench/results/synthheads.json]
 
-Measures images/s at 64^2 and 128^2 for
+Measures images/s (best and median of --repeats passes) at 64^2 and 128^2 for
 - single: one `render_head` call per image (a new pose each time),
 - batched: `render_views` with 4 poses of one head traced together (what the
   dataset writer does with --views 4),
-- head: the cost of `sample_head` (layout) + bounds, per head.
+- head: the cost of `sample_head` (layout) + bounds, per head,
+- writer: `write_dataset` wall-clock (1 and 2 worker processes, PNGs included).
 torch.set_num_threads(2) as asked; the tracer itself runs its small ops on one
 thread (see render.RENDER_THREADS), which is faster and robust on a shared CPU.
 """
@@ -47,29 +48,61 @@ def machine() -> dict:
                 load_average_at_start=load)
 
 
-def bench(heads: int, resolution: int, views: int = 4) -> dict:
+def bench(heads: int, resolution: int, views: int = 4, repeats: int = 3) -> dict:
+    """images/s, best and median of `repeats` passes (the CPU may be shared with other jobs)."""
     rng = np.random.default_rng(0)
     hs = [sample_head(1000 + i) for i in range(heads)]
     for h in hs:
         h.bounds()
     labels = [camera.sample_labels(views, rng) for _ in hs]
     render_head(hs[0], labels[0][0], resolution)  # warm-up
-    t = time.perf_counter()
-    for h, lab in zip(hs, labels):
-        for v in range(views):
-            render_head(h, lab[v], resolution)
-    single = heads * views / (time.perf_counter() - t)
-    t = time.perf_counter()
-    for h, lab in zip(hs, labels):
-        render_views(h, lab, resolution)
-    batched = heads * views / (time.perf_counter() - t)
-    return dict(resolution=resolution, images=heads * views, single_images_per_s=round(single, 2),
-                batched_images_per_s=round(batched, 2), batched_views=views)
+    single, batched, single_cpu, batched_cpu = [], [], [], []
+    n = heads * views
+    for _ in range(repeats):
+        t, c = time.perf_counter(), time.process_time()
+        for h, lab in zip(hs, labels):
+            for v in range(views):
+                render_head(h, lab[v], resolution)
+        single.append(n / (time.perf_counter() - t))
+        single_cpu.append(n / (time.process_time() - c))
+        t, c = time.perf_counter(), time.process_time()
+        for h, lab in zip(hs, labels):
+            render_views(h, lab, resolution)
+        batched.append(n / (time.perf_counter() - t))
+        batched_cpu.append(n / (time.process_time() - c))
+    r2 = lambda v: round(float(v), 2)  # noqa: E731
+    return dict(resolution=resolution, images_per_pass=heads * views, repeats=repeats,
+                single_images_per_s=r2(max(single)), single_median=r2(np.median(single)),
+                batched_images_per_s=r2(max(batched)), batched_median=r2(np.median(batched)),
+                batched_views=views,
+                # images per CPU-second of this process: what one free core gives,
+                # robust to other jobs sharing the machine
+                single_images_per_cpu_s=r2(np.median(single_cpu)),
+                batched_images_per_cpu_s=r2(np.median(batched_cpu)))
+
+
+def bench_writer(count: int, resolution: int) -> dict:
+    """Wall-clock of `write_dataset` (PNG writing included) with 1 and 2 worker processes."""
+    import tempfile
+
+    from ide3d_backend.synthheads import write_dataset
+
+    out = {}
+    for workers in (1, 2):
+        with tempfile.TemporaryDirectory() as tmp:
+            t = time.perf_counter()
+            write_dataset(tmp, count=count, resolution=resolution, views=1, seed=123,
+                          progress=False, workers=workers)
+            out[f"workers_{workers}_images_per_s"] = round(count / (time.perf_counter() - t), 2)
+    out.update(resolution=resolution, images=count, views=1)
+    return out
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--heads", type=int, default=6)
+    ap.add_argument("--heads", type=int, default=4)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--writer-count", type=int, default=16, help="heads for the dataset-writer timing")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "synthheads.json"))
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
@@ -78,7 +111,8 @@ def main(argv=None) -> int:
     for i in range(args.heads):
         sample_head(2000 + i).bounds()
     info["head_setup_s"] = round((time.perf_counter() - t) / args.heads, 4)
-    info["results"] = [bench(args.heads, r) for r in (64, 128)]
+    info["results"] = [bench(args.heads, r, repeats=args.repeats) for r in (64, 128)]
+    info["writer"] = bench_writer(count=args.writer_count, resolution=128)
     try:
         info["machine"]["load_average_at_end"] = os.getloadavg()
     except OSError:

@@ -2,7 +2,7 @@
 
 A portrait folder holds
 
-    images/<name>.png   RGB (any PIL-readable format)
+    images/<name>.png   RGB (any PIL-readable format; <root>/<name> also works, as in EG3D's FFHQ)
     masks/<name>.png    8-bit class ids 0..18 (semantics.py), same size as the image
     depths/<name>.png   optional 16-bit depth * depth_scale, 0 = background
     dataset.json        {"labels": [[name, [25 floats]], ...],
@@ -81,9 +81,8 @@ def _find(folder: Path, name: str) -> Path | None:
     p = folder / name
     if p.is_file():
         return p
-    stem = Path(name).stem
     for ext in (".png", ".jpg", ".jpeg", ".webp"):
-        q = folder / (stem + ext)
+        q = p.with_suffix(ext)
         if q.is_file():
             return q
     return None
@@ -125,8 +124,6 @@ class PortraitDataset(torch.utils.data.Dataset):
                 self.groups[i], nxt = nxt, nxt + 1
         self.image_dir, self.mask_dir, self.depth_dir = (self.root / "images", self.root / "masks",
                                                          self.root / "depths")
-        if not self.image_dir.is_dir():
-            raise FileNotFoundError(f"{self.image_dir} not found: put the RGB images in images/")
         if not self.mask_dir.is_dir():
             raise FileNotFoundError(
                 f"{self.mask_dir} not found: put 8-bit id masks in masks/ "
@@ -134,7 +131,9 @@ class PortraitDataset(torch.utils.data.Dataset):
         self.has_depth = self.depth_dir.is_dir()
         self._image_paths, self._mask_paths = [], []
         for n in self.names:
-            ip, mp = _find(self.image_dir, n), _find(self.mask_dir, n)
+            # images/<name>, or <root>/<name> as in EG3D's FFHQ layout (00000/img00000000.png)
+            ip = _find(self.image_dir, n) or _find(self.root, n)
+            mp = _find(self.mask_dir, n)
             if check_files and ip is None:
                 raise FileNotFoundError(f"image {n!r} is listed in dataset.json but missing from {self.image_dir}")
             if check_files and mp is None:
