@@ -67,6 +67,39 @@ def run_case(preset: str, resolution: int, mode: str, vertices_out: str | None) 
             "peak_rss_mb": common.peak_rss_mb(), "rss_before_extraction_mb": rss_before}
 
 
+def doc_images(out_dir: Path, seed: int = 3, resolution: int = 160) -> list[Path]:
+    """docs/images/mesh_*.png: a SynthHeads head meshed from its SDF, coloured three ways
+    (class palette; the colour field at the vertices, as the texture decoder gives it;
+    colours baked from 5 rendered views), each from the front and from yaw 0.8."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from ide3d_backend import camera
+    from ide3d_backend import mesh as M
+    from ide3d_backend.semantics import PALETTE
+    from ide3d_backend.synthheads import render_views, sample_head
+    torch.set_num_threads(2)
+    head = sample_head(seed)
+    hm = M.mesh_from_fields(M.sdf_to_density(head.sdf, 50.0, 200.0), lambda x: head.sdf(x)[1],
+                            lambda x: head.albedo(x, head.sdf(x)[1]), resolution=resolution, level=25.0,
+                            keep_components=0.01)
+    labels = [camera.label_from_angles(y, 0.0) for y in M.DEFAULT_BAKE_YAWS]
+    views = [dict(label=lab, **v) for lab, v in zip(labels, render_views(head, np.stack(labels), 256))]
+    baked, choice = M.bake_colors_from_views(hm.vertices, hm.normals, views)
+    seen = choice >= 0
+    baked[~seen] = hm.colors[~seen]
+    rows = []
+    for name, colors, shade in (("labels", PALETTE[hm.labels], True), ("field", hm.colors, True),
+                                ("baked", baked, False)):
+        rows.append(np.concatenate([M.splat_preview(hm.vertices, hm.normals, colors, yaw, 256, shade)
+                                    for yaw in (0.0, 0.8)], 1))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / "mesh_synthheads_labels_field_baked.png"]
+    Image.fromarray(np.concatenate(rows, 1)).save(paths[0])
+    return paths
+
+
 def hausdorff(a, b) -> float:
     from scipy.spatial import cKDTree
     if len(a) == 0 or len(b) == 0:
@@ -80,7 +113,12 @@ def main():
     ap.add_argument("--resolutions", nargs="+", type=int, default=[128, 256, 512])
     ap.add_argument("--case", nargs=3, metavar=("PRESET", "RES", "MODE"))
     ap.add_argument("--vertices-out")
+    ap.add_argument("--doc-images", action="store_true", help="write docs/images/mesh_*.png and stop")
     args = ap.parse_args()
+    if args.doc_images:
+        for p in doc_images(Path(__file__).resolve().parents[1] / "docs" / "images"):
+            print(f"wrote {p}")
+        return
     if args.case:
         p, r, m = args.case
         print(json.dumps(run_case(p, int(r), m, args.vertices_out)))
