@@ -23,8 +23,9 @@ def build_generator(preset: str | GeneratorConfig = "tiny", seed: int = 0, devic
     return G.to(select_device(device) if device is None or isinstance(device, str) else device)
 
 
-def save_generator(G: TriPlaneGenerator, path: str | os.PathLike, extra: dict | None = None) -> None:
-    save_checkpoint(path, G.state_dict(), GENERATOR_KIND, G.cfg.to_dict(), extra)
+def save_generator(G: TriPlaneGenerator, path: str | os.PathLike, extra: dict | None = None,
+                   half: bool = False) -> None:
+    save_checkpoint(path, G.state_dict(), GENERATOR_KIND, G.cfg.to_dict(), extra, half=half)
 
 
 def load_generator(path: str | os.PathLike | None = None, device=None) -> TriPlaneGenerator:

@@ -56,9 +56,15 @@ def atomic_write_bytes(path: str | os.PathLike, write) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, torch.Tensor], kind: str,
-                    config: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> None:
-    """Write tensors + {kind, config, extra} metadata as safetensors, atomically."""
+                    config: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+                    half: bool = False) -> None:
+    """Write tensors + {kind, config, extra} metadata as safetensors, atomically.
+
+    `half` stores float32 tensors as float16 (shipped weights: half the size; loading
+    casts back to the module's dtype)."""
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    if half:
+        tensors = {k: v.half() if v.dtype == torch.float32 else v for k, v in tensors.items()}
     meta = {"format": "ide3d", "format_version": FORMAT_VERSION, "kind": kind,
             "config": json.dumps(config or {}, sort_keys=True), "extra": json.dumps(extra or {}, sort_keys=True)}
     atomic_write_bytes(path, lambda tmp: save_file(tensors, tmp, metadata=meta))

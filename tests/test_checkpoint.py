@@ -103,3 +103,17 @@ def test_device_selection(monkeypatch):
             select_device("cuda")
     with pytest.raises(ValueError):
         select_device("tpu")
+
+
+def test_half_precision_checkpoint_loads_as_float32(tmp_path):
+    G = build_generator("tiny", seed=2, device="cpu").eval()
+    path = tmp_path / "g16.safetensors"
+    save_generator(G, path, half=True)
+    full = tmp_path / "g32.safetensors"
+    save_generator(G, full)
+    assert path.stat().st_size < 0.6 * full.stat().st_size
+    H = load_generator(path, device="cpu")
+    for k, v in G.state_dict().items():
+        h = H.state_dict()[k]
+        assert h.dtype == v.dtype
+        torch.testing.assert_close(h, v.half().to(v.dtype))  # exactly the fp16 rounding

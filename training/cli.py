@@ -72,7 +72,7 @@ def run_export(args) -> int:
     flat, meta = load_checkpoint(snap)
     G = TriPlaneGenerator(GeneratorConfig.from_dict(meta["config"]["generator"]))
     G.load_state_dict({k[len("G_ema."):]: v for k, v in flat.items() if k.startswith("G_ema.")})
-    save_generator(G, args.out, extra={"source": snap.name, "step": meta["extra"]["step"]})
+    save_generator(G, args.out, extra={"source": snap.name, "step": meta["extra"]["step"]}, half=args.half)
     print(f"wrote {args.out} from {snap}")
     return 0
 
@@ -100,6 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = tsub.add_parser("export", help="write the EMA generator of a run's latest snapshot")
     e.add_argument("run", type=Path)
     e.add_argument("--out", required=True, type=Path)
+    e.add_argument("--half", action="store_true", help="store float16 (shipped weights: half the size)")
     e.set_defaults(func=run_export)
     for name, target in EXTRA.items():
         module, func = target.split(":")
