@@ -13,6 +13,12 @@ COMMANDS = {
     "data": "ide3d_backend.synthheads.cli:register",
     "demo": "ide3d_backend.demo:register",
     "train": "training.cli:register",
+    "invert": "ide3d_backend.engine_cli:register_invert",
+    "render": "ide3d_backend.engine_cli:register_render",
+    "edit": "ide3d_backend.engine_cli:register_edit",
+    "sample": "ide3d_backend.engine_cli:register_sample",
+    "draw": "ide3d_backend.engine_cli:register_draw",
+    "mesh": "ide3d_backend.engine_cli:register_mesh",
 }
 
 
