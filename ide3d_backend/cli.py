@@ -13,6 +13,7 @@ COMMANDS = {
     "data": "ide3d_backend.synthheads.cli:register",
     "demo": "ide3d_backend.demo:register",
     "train": "training.cli:register",
+    "serve": "ide3d_backend.service.cli:register",
     "invert": "ide3d_backend.engine_cli:register_invert",
     "render": "ide3d_backend.engine_cli:register_render",
     "edit": "ide3d_backend.engine_cli:register_edit",
