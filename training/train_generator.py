@@ -266,7 +266,7 @@ class GeneratorTrainer:
             all_reduce_gradients([self.latents], self.ctx)
             self.opt_latent.step()
         logs.update({k: float(v.detach()) for k, v in terms.items()})
-        logs["g_loss"] = float(loss)
+        logs["g_loss"] = float(loss.detach())
 
         # ---- discriminator
         if phase == "adversarial":
