@@ -11,6 +11,7 @@ import base64
 import copy
 import errno
 import io
+import json
 import logging
 import math
 import os
@@ -427,10 +428,16 @@ def create_app(settings: Settings | None = None, *, generator=None, encoders=Non
 
             job.report(0.01, "preprocessing", "aligning the photo" if align else "framing the photo")
             try:
+                # the job's directory exists from the start (a marker of unfinished work that the
+                # next start removes after a crash); it moves to sessions/ only when complete
+                tmp.mkdir(parents=True)
+                (tmp / "job.json").write_text(json.dumps({"job": job.id, "name": label, "preset": preset,
+                                                          "started": job.created}))
                 invert_photo(b.G_job, data, tmp, mask=ids, preset=preset_obj, align=align, encoders=b.enc_job,
                              parser=b.parser_job, callback=callback, cancel=job.cancel, name=label,
                              base_source=b.base_source)
                 job.report(0.97, "saving", "publishing the session")
+                (tmp / "job.json").unlink()
                 with job.finishing():
                     b.store.publish(tmp, sid)
             except Exception as exc:
