@@ -66,7 +66,7 @@ class Server:
                    PYTHONUNBUFFERED="1")
         cmd = [sys.executable, "-m", "ide3d_backend.cli", "serve", "--port", str(port), "--data-dir",
                str(self.data_dir), "--checkpoint", str(self.checkpoint), "--encoders", str(self.encoders),
-               "--token", TOKEN, "--threads", "2", "--preset-steps", "fast=2,1"]
+               "--token", TOKEN, "--threads", "1", "--preset-steps", "fast=2,1"]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT)
         end = time.monotonic() + timeout
         while time.monotonic() < end:

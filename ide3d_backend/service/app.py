@@ -17,6 +17,7 @@ import math
 import os
 import re
 import threading
+import time
 import traceback
 import zipfile
 from collections import OrderedDict
@@ -519,13 +520,16 @@ def create_app(settings: Settings | None = None, *, generator=None, encoders=Non
             b.store.discard(tmp)
         return guarded(b.store.info, sid)
 
-    def render_png(sid: str, yaw: float, pitch: float, kind: str, size: int | None) -> bytes:
+    def render_png(sid: str, yaw: float, pitch: float, kind: str, size: int | None) -> tuple[bytes, str]:
+        """(PNG, Server-Timing value): wait for the model lock, render (or cache), encode."""
+        t0 = time.perf_counter()
         with b.model_lock:
+            t1 = time.perf_counter()
             s = guarded(b.session, sid)
             key = (sid, s.version, float(yaw), float(pitch), kind, size)
             png = b.png_cache.get(key)
             if png is not None:
-                return png
+                return png, f"lock;dur={(t1 - t0) * 1000:.2f}, cache;desc=hit"
             vkey = key[:4]
             arrays = b.view_cache.get(vkey)
             if arrays is None:
@@ -533,11 +537,13 @@ def create_app(settings: Settings | None = None, *, generator=None, encoders=Non
                 arrays = {k: v for k, v in arrays.items() if k in views.KINDS}
                 b.view_cache.put(vkey, arrays)
             arr = views.render_kind(arrays, kind, size)
+        t2 = time.perf_counter()
         if kind == "mask":
             arr = semantics.mask_to_color(arr)
         png = _png(arr)
         b.png_cache.put(key, png, len(png))
-        return png
+        t3 = time.perf_counter()
+        return png, f"lock;dur={(t1 - t0) * 1000:.2f}, render;dur={(t2 - t1) * 1000:.2f}, png;dur={(t3 - t2) * 1000:.2f}"
 
     png_answer = {**ERRORS, 200: {"content": {"image/png": {}}, "description": "PNG"}}
 
@@ -548,13 +554,15 @@ def create_app(settings: Settings | None = None, *, generator=None, encoders=Non
                pitch: float = Query(0.0, ge=-math.pi / 2, le=math.pi / 2, description="radians, + = from above"),
                size: int = Query(256, ge=L.min_render_size, le=L.max_render_size),
                kind: Literal["rgb", "mask", "depth"] = Query("rgb")):
-        return Response(render_png(sid, yaw, pitch, kind, size), media_type="image/png")
+        png, timing = render_png(sid, yaw, pitch, kind, size)
+        return Response(png, media_type="image/png", headers={"Server-Timing": timing})
 
     @app.get("/sessions/{sid}/canonical", response_class=Response, dependencies=secured, responses=png_answer,
              tags=["sessions"])
     def canonical(sid: str, kind: Literal["rgb", "mask"] = Query("rgb"),
                   size: Optional[int] = Query(None, ge=L.min_render_size, le=L.max_render_size)):
-        return Response(render_png(sid, 0.0, 0.0, kind, size), media_type="image/png")
+        png, timing = render_png(sid, 0.0, 0.0, kind, size)
+        return Response(png, media_type="image/png", headers={"Server-Timing": timing})
 
     def head_mesh(sid: str, resolution: int, smooth: int, faces: int | None):
         with b.model_lock:
