@@ -10,7 +10,6 @@ import errno
 import io
 import json
 import os
-import shutil
 import signal
 import socket
 import struct

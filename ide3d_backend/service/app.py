@@ -500,7 +500,8 @@ def create_app(settings: Settings | None = None, *, generator=None, encoders=Non
     @app.delete("/sessions/{sid}", status_code=204, response_class=Response, dependencies=secured,
                 responses=ERRORS, tags=["sessions"])
     def delete_session(sid: str):
-        guarded(b.store.delete, sid)
+        with b.model_lock:  # never under a running edit or render of it
+            guarded(b.store.delete, sid)
         b.png_cache.drop(lambda k: k[0] == sid)
         b.view_cache.drop(lambda k: k[0] == sid)
         b.mesh_cache.drop(lambda k: k[0] == sid)
