@@ -80,7 +80,8 @@ def main(argv=None) -> int:
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--per-client", type=int, default=20, help="requests per concurrent client")
     ap.add_argument("--size", type=int, default=128, help="render size (the tiny model renders 128 px)")
-    ap.add_argument("--threads", type=int, default=2, help="server torch threads")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="server torch threads (1: fastest on a machine shared with other jobs)")
     args = ap.parse_args(argv)
     import httpx
 

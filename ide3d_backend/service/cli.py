@@ -73,7 +73,11 @@ def serve(args) -> int:
     from .store import DataDirBusy
     try:
         app = create_app(settings)
-    except (CheckpointError, DataDirBusy) as exc:
+    except CheckpointError as exc:
+        print(f"ide3d serve: error: {exc} (serve --checkpoint PATH, or set IDE3D_CHECKPOINT)",
+              file=sys.stderr, flush=True)
+        return 1
+    except DataDirBusy as exc:
         print(f"ide3d serve: error: {exc}", file=sys.stderr, flush=True)
         return 1
     b = app.state.backend
