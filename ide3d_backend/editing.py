@@ -58,11 +58,12 @@ def build_field(G, ws: torch.Tensor, layers: list[StyleLayer]):
     """(planes, field or None) of a state; style layers grow their texture planes from
     the current shape's shared feature map."""
     ws = ws.to(G.device)
-    w_s, _ = G.split_ws(ws)
-    planes = G.planes(ws)
     if not layers:
-        return planes, None
-    shared, _ = G.backbone.semantic_planes(w_s)
+        return G.planes(ws), None
+    from .model.backbone import TriPlanes
+    w_s, w_t = G.split_ws(ws)
+    shared, sem = G.backbone.semantic_planes(w_s)  # the shape branch runs once for all textures
+    planes = TriPlanes(sem, G.backbone.texture_planes(shared, w_t))
     built = []
     for layer in layers:
         sel = torch.zeros(semantics.NUM_CLASSES, dtype=torch.bool)

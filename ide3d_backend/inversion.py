@@ -251,14 +251,14 @@ def tune_generator(G, target: torch.Tensor, mask: torch.Tensor | None, ws: torch
             _check(cancel)
             out = G.synthesis(ws, c, neural_resolution=p.neural_resolution, perturb=False)
             loss, perc = reconstruction_loss(out, target, mask, p)
-            perc_v = float(perc)
+            perc_v = float(perc.detach())
             if perc_v < p.early_stop:  # PTI: stop once the pivot is reproduced well enough
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
                 break
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             if callback is not None:
                 preview = imaging.to_uint8(out["image"]) if (step % p.preview_every == 0
                                                              or step == p.tune_steps - 1) else None
