@@ -262,7 +262,7 @@ def tune_generator(G, target: torch.Tensor, mask: torch.Tensor | None, ws: torch
             if callback is not None:
                 preview = imaging.to_uint8(out["image"]) if (step % p.preview_every == 0
                                                              or step == p.tune_steps - 1) else None
-                callback("tune", step + 1, p.tune_steps, float(loss), preview)
+                callback("tune", step + 1, p.tune_steps, float(loss.detach()), preview)
     finally:
         G.requires_grad_(False)
     return losses, (step + 1) if p.tune_steps else 0, perc_v
