@@ -40,6 +40,9 @@ class GeneratorTrainConfig:
     conditioning: str = "swap"
     pose_swap_prob: float = 0.5
     pose_swap_fade_kimg: float = 1000.0
+    # Dual discriminator size: channels(r) = min(d_channel_base // r, d_channel_max) (EG3D: 32768, 512).
+    d_channel_base: int = 32768
+    d_channel_max: int = 512
     blur_init_sigma: float = 10.0
     blur_fade_kimg: float = 200.0
     style_mixing_prob: float = 0.9
@@ -79,6 +82,8 @@ def tiny_train_config() -> GeneratorTrainConfig:
         r1_gamma_rgb=1.0,        # 128^2 output, smaller images than the paper's 512^2
         r1_gamma_semantic=100.0,  # keeps the paper's 100:1 ratio of semantic to RGB gamma
         r1_interval=16,
+        d_channel_base=4096,     # 128^2 input: 32 channels at 128 up to 256 at 16 and below; a D step costs
+        d_channel_max=256,       # about what a G step costs instead of several times more
         conditioning="frontal",  # too few images to learn pose-correlated appearance; inference is frontal anyway
         blur_init_sigma=0.0,     # the adversarial phase starts from a reconstruction-trained G, not from noise
         style_mixing_prob=0.5,

@@ -100,7 +100,8 @@ class GeneratorTrainer:
         self.data = InMemoryDataset(Path(data_dir), res)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed + 1)
-            self.D = DualDiscriminator(res, self.gcfg.decoder.num_classes, self.gcfg.mapping.c_dim).to(self.dev)
+            self.D = DualDiscriminator(res, self.gcfg.decoder.num_classes, self.gcfg.mapping.c_dim,
+                                       channel_base=cfg.d_channel_base, channel_max=cfg.d_channel_max).to(self.dev)
             self.latents = torch.nn.Parameter(torch.randn(self.data.num_groups, self.G.z_dim, device=self.dev))
         broadcast_module(self.G, self.ctx)
         broadcast_module(self.D, self.ctx)
@@ -288,7 +289,7 @@ class GeneratorTrainer:
             real_logits = self.D(real_rgb, real_sem, real["label"])
             fake_logits = self.D(fake_rgb, fake_sem, c_render)
             d_loss = losses.discriminator_adversarial(real_logits, fake_logits)
-            logs["d_loss"] = float(d_loss)
+            logs["d_loss"] = float(d_loss.detach())
             logs["d_real"] = float(sum(l.mean() for l in real_logits))
             logs["d_fake"] = float(sum(l.mean() for l in fake_logits))
             if do_r1:
