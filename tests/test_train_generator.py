@@ -190,3 +190,21 @@ shutdown(ctx)
     # and they did train (not the initial weights)
     G0 = build_generator("tiny", device="cpu")
     assert not torch.equal(r0[:10], torch.cat([p.flatten() for p in G0.parameters()])[:10])
+
+
+def test_untrained_discriminator_may_be_resized_on_resume(tiny_data, tmp_path):
+    cfg = small_config(recon_steps=4)
+    a = make_trainer(tiny_data, tmp_path / "run", cfg)
+    a.train(2, progress=False)
+    a.save()
+    b = make_trainer(tiny_data, tmp_path / "run", cfg.replace(d_channel_base=256, d_channel_max=32))
+    assert b.resume() and b.step == 2
+    for k, v in a.G.state_dict().items():
+        assert torch.equal(v, b.G.state_dict()[k]), k
+    # once the discriminator has trained, a size change is an error
+    c = make_trainer(tiny_data, tmp_path / "run2", small_config(recon_steps=0))
+    c.train(1, progress=False)
+    c.save()
+    d = make_trainer(tiny_data, tmp_path / "run2", small_config(recon_steps=0, d_channel_base=256, d_channel_max=32))
+    with pytest.raises(RuntimeError):
+        d.resume()

@@ -76,16 +76,31 @@ def latest_snapshot(run_dir: Path) -> Path | None:
     return snaps[-1] if snaps else None
 
 
-def load_snapshot(path: Path, modules: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer]
-                  ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """Restore modules and optimisers in place; returns (extra tensors, info)."""
+def _matches(module: torch.nn.Module, state: dict[str, torch.Tensor]) -> bool:
+    own = module.state_dict()
+    return set(own) == set(state) and all(own[k].shape == state[k].shape for k in own)
+
+
+def load_snapshot(path: Path, modules: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                  optional: dict[str, str] | None = None) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Restore modules and optimisers in place; returns (extra tensors, info).
+
+    `optional` maps module names to their optimiser's name: such a module whose stored
+    shapes differ from the current one (e.g. a resized discriminator that never trained)
+    keeps its fresh weights, and its name is listed in info["reinitialised"]."""
     flat, meta = load_checkpoint(path, kind=SNAPSHOT_KIND)
     info = dict(meta["extra"])
     info["config"] = meta["config"]
+    skipped_opts, info["reinitialised"] = set(), []
     for name, module in modules.items():
         sub = {k[len(name) + 1:]: v for k, v in flat.items() if k.startswith(name + ".")}
+        if optional and name in optional and not _matches(module, sub):
+            info["reinitialised"].append(name)
+            skipped_opts.add(optional[name])
+            continue
         module.load_state_dict(sub, strict=True)
     for name, opt in optimizers.items():
-        _unflatten_optimizer(f"opt_{name}", opt, flat, info)
+        if name not in skipped_opts:
+            _unflatten_optimizer(f"opt_{name}", opt, flat, info)
     tensors = {k[len("tensor/"):]: v for k, v in flat.items() if k.startswith("tensor/")}
     return tensors, info

@@ -136,7 +136,13 @@ class GeneratorTrainer:
         path = latest_snapshot(self.run_dir)
         if path is None:
             return False
-        tensors, info = load_snapshot(path, self._modules(), self._optimizers())
+        step = int(json.loads((self.run_dir / "latest.json").read_text())["step"]) \
+            if (self.run_dir / "latest.json").exists() else None
+        # A discriminator that has not trained yet (recon phase) may be resized between runs.
+        optional = {"D": "d"} if step is not None and step <= self.cfg.recon_steps else None
+        tensors, info = load_snapshot(path, self._modules(), self._optimizers(), optional=optional)
+        if info["reinitialised"]:
+            print(f"note: {', '.join(info['reinitialised'])} re-initialised (its size changed before it trained)")
         with torch.no_grad():
             self.latents.copy_(tensors["latents"])
         self.step, self.nimg = int(info["step"]), int(info["nimg"])
