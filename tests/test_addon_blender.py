@@ -370,9 +370,33 @@ def check_end_to_end(ctx) -> dict:
                   "semantic": "semantic" in obj.data.attributes, "session": obj.get("ide3d_session"),
                   "present": list(obj.get("ide3d_classes_present", []))})
     present = [c for c in facts["present"] if c != 0] or [1]
-    bpy.context.scene.ide3d.selected_classes[present[-1]] = True
+    chosen = 13 if 13 in present else present[-1]
+
+    def snapshot():
+        me = obj.data
+        n = len(me.vertices)
+        co, col, lab = [0.0] * (3 * n), [0.0] * (4 * n), [0] * n
+        me.vertices.foreach_get("co", co)
+        me.color_attributes["Col"].data.foreach_get("color", col)
+        me.attributes["semantic"].data.foreach_get("value", lab)
+        return co, col, lab
+
+    co0, col0, lab0 = snapshot()
+    mesh_before = obj.data.name
+    bpy.context.scene.ide3d.selected_classes[chosen] = True
     facts["new_style"] = sorted(bpy.ops.ide3d.new_style())
     facts["version"] = obj.get("ide3d_version")
+    co1, col1, lab1 = snapshot()
+    # A region style edit changes texture only: same geometry and labels, new colours on the
+    # chosen class, the other classes' colours untouched.
+    facts["same_object_mesh"] = obj.data.name == mesh_before
+    facts["same_geometry"] = co0 == co1 and lab0 == lab1
+    diff = [max(abs(col0[4 * i + k] - col1[4 * i + k]) for k in range(3)) for i in range(len(lab0))] \
+        if facts["same_geometry"] else []
+    inside = [d for d, c in zip(diff, lab0) if c == chosen]
+    outside = [d for d, c in zip(diff, lab0) if c != chosen]
+    facts["restyle"] = {"class": chosen, "inside_mean": sum(inside) / max(len(inside), 1),
+                        "outside_max": max(outside) if outside else 0.0, "inside_n": len(inside)}
     facts["export"] = sorted(bpy.ops.ide3d.export_avatar(filepath=os.path.join(ctx["tmp"], "e2e.glb"), format="GLB"))
     return facts
 
@@ -626,6 +650,10 @@ def test_end_to_end_real_backend(built_zip, tmp_path):
         assert f["start"] == ["FINISHED"], log.read_text()[-3000:] if log.exists() else "no backend log"
         assert f["import"] == ["FINISHED"] and f["verts"] > 100 and f["semantic"] and f["session"]
         assert f["present"] and f["new_style"] == ["FINISHED"] and f["version"] >= 2
+        assert f["same_object_mesh"] and f["same_geometry"], "a texture edit must not move the mesh"
+        r = f["restyle"]
+        assert r["inside_n"] > 0 and r["inside_mean"] > 0.01, r  # the chosen class visibly changed
+        assert r["outside_max"] < 2 / 255, r  # every other vertex kept its colour (byte rounding)
         assert f["export"] == ["FINISHED"] and (tmp_path / "e2e.glb").stat().st_size > 1000
     finally:
         # the add-on stops its backend at exit; make sure nothing survives a crashed child
