@@ -21,10 +21,14 @@ def machine() -> dict:
                 break
     except OSError:
         pass
+    try:
+        load = list(os.getloadavg())  # a shared CPU makes wall times pessimistic: say how shared
+    except OSError:
+        load = None
     return {"platform": platform.platform(), "cpu": cpu, "cpu_count": os.cpu_count(),
             "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
             "cuda": torch.cuda.is_available(), "python": platform.python_version(),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+            "load_average_at_start": load, "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
 
 def peak_rss_mb() -> float:
@@ -35,6 +39,10 @@ def write(name: str, payload: dict) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
     payload = {"machine": machine(), **payload}
+    try:
+        payload["machine"]["load_average_at_end"] = list(os.getloadavg())
+    except OSError:
+        pass
     path.write_text(json.dumps(payload, indent=2))
     print(f"wrote {path}")
     return path
