@@ -8,6 +8,8 @@ import os
 import secrets
 from pathlib import Path
 
+from ..checkpoint import atomic_write_bytes
+
 
 def token_path(env: dict | None = None) -> Path:
     env = os.environ if env is None else env
@@ -34,21 +36,8 @@ def load_or_create_token(path: str | os.PathLike | None = None) -> tuple[str, Pa
         except OSError:
             pass
     token = secrets.token_urlsafe(32)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(token + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    # mkstemp creates the temporary file with mode 0600, and the rename keeps it.
+    atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(token + "\n", encoding="utf-8"))
     return token, path, True
 
 
