@@ -39,6 +39,17 @@ def head_payload(seed: int, resolution: int, colour: str):
     return mesh_io.encode_compact(vb, f, col, lab)
 
 
+def session_payload(session_dir: str, resolution: int, colour: str):
+    """The compact mesh the backend sends for a session (an inverted photo), as the add-on gets it."""
+    from addon import mesh_io
+    from ide3d_backend import semantics
+    from ide3d_backend.session import Session
+
+    hm = Session.open(session_dir).mesh(resolution).to_blender_frame()
+    col = semantics.PALETTE[hm.labels] if colour == "classes" else hm.colors
+    return mesh_io.encode_compact(hm.vertices, hm.faces, col, hm.labels)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=str(ROOT / "docs" / "images"))
@@ -46,6 +57,8 @@ def main(argv=None) -> int:
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--resolution", type=int, default=128)
+    ap.add_argument("--session", default=None, help="render this backend session's head instead of a SynthHeads one")
+    ap.add_argument("--name", default="addon_head", help="file name prefix")
     args = ap.parse_args(argv)
 
     import bpy
@@ -60,7 +73,8 @@ def main(argv=None) -> int:
         bpy.data.objects.remove(o)
     yaws = (-0.7, 0.0, 0.7)
     for colour in ("classes", "colour"):
-        payload = head_payload(args.seed, args.resolution, colour)
+        payload = (session_payload(args.session, args.resolution, colour) if args.session
+                   else head_payload(args.seed, args.resolution, colour))
         obj = mesh_io.create_head_object(f"Head {colour}", payload, {"id": "doc", "version": 1}, "http://127.0.0.1:8765")
         tiles = []
         with tempfile.TemporaryDirectory() as tmp:
@@ -68,8 +82,8 @@ def main(argv=None) -> int:
                 p = render_local.render_objects([obj], f"{tmp}/v{i}.png", size=args.size, samples=args.samples,
                                                 yaw=yaw, pitch=-0.1)
                 tiles.append(np.asarray(Image.open(p).convert("RGB")))
-        Image.fromarray(np.concatenate(tiles, axis=1)).save(out / f"addon_head_{colour}.png", optimize=True)
-        print("wrote", out / f"addon_head_{colour}.png", "groups:", [g.name for g in obj.vertex_groups])
+        Image.fromarray(np.concatenate(tiles, axis=1)).save(out / f"{args.name}_{colour}.png", optimize=True)
+        print("wrote", out / f"{args.name}_{colour}.png", "groups:", [g.name for g in obj.vertex_groups])
         bpy.data.objects.remove(obj)
     return 0
 
