@@ -511,12 +511,50 @@ def generator_fields(G, ws: torch.Tensor, planes=None) -> tuple[Callable, Callab
     return density_fn, label_fn, color_fn
 
 
-def extract_head_mesh(G, ws: torch.Tensor, resolution: int = 256, level: float = DEFAULT_LEVEL,
+SURFACE_YAWS = (-0.6, 0.0, 0.6)
+
+
+def rendered_surface_level(G, ws: torch.Tensor, planes=None, yaws=SURFACE_YAWS, resolution: int | None = None,
+                           min_opacity: float = 0.95) -> float:
+    """The density at which the rendered images see the surface: the median sigma at the
+    expected ray-termination points (volume-rendered depth) of opaque pixels.
+
+    A fixed level (EG3D's 10) suits a generator whose density has become sharp; a softer
+    density (a model early in training) is seen where it starts to rise, and a fixed level
+    would carve a mesh smaller than the rendered head. Meshing at this level puts the mesh
+    where the renders put the surface. Falls back to DEFAULT_LEVEL when nothing is opaque."""
+    from .camera import label_from_angles
+    from .model.ray_sampler import sample_rays
+    with torch.no_grad():
+        if planes is None:
+            planes = G.planes(ws)
+        r = resolution or G.neural_resolution
+        samples = []
+        for yaw in yaws:
+            c = torch.as_tensor(np.asarray(label_from_angles(float(yaw), 0.0), np.float32))[None].to(ws.device)
+            out = G.synthesis(ws, c, neural_resolution=r, planes=planes, superres=False)
+            o, d = sample_rays(c, r)
+            opaque = out["opacity"].reshape(1, -1) > min_opacity
+            if opaque.any():
+                xyz = o[opaque] + out["depth"].reshape(1, -1)[opaque][:, None] * d[opaque]
+                sigma, _ = G.decoder.decode_semantic(planes.semantic, xyz[None].to(planes.semantic.dtype))
+                samples.append(sigma.reshape(-1))
+    if not samples:
+        return DEFAULT_LEVEL
+    return float(torch.cat(samples).median())
+
+
+def extract_head_mesh(G, ws: torch.Tensor, resolution: int = 256, level: float | None = DEFAULT_LEVEL,
                       coarse_to_fine: bool = True, smooth: int = 0, target_faces: int | None = None,
                       planes=None, keep_components: float | None = None, batch: int = DEFAULT_BATCH
                       ) -> HeadMesh:
     """The labelled, coloured head mesh of one latent, in the model frame
-    (use `.to_blender_frame()` for Blender). Colours come from the texture decoder."""
+    (use `.to_blender_frame()` for Blender). Colours come from the texture decoder.
+    `level=None` meshes at `rendered_surface_level` (where the renders see the surface)."""
+    if planes is None:
+        planes = G.planes(ws)
+    if level is None:
+        level = rendered_surface_level(G, ws, planes)
     density_fn, label_fn, color_fn = generator_fields(G, ws, planes)
     return mesh_from_fields(density_fn, label_fn, color_fn, resolution, G.cfg.render.box_warp, level,
                             coarse_to_fine, smooth, target_faces, keep_components, batch=batch)

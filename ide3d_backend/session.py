@@ -322,19 +322,22 @@ class Session:
         """The frontal view the canonical editor reads."""
         return self.render(0.0, 0.0, kind, size)
 
-    def mesh(self, resolution: int = 256, smooth: int = 0, faces: int | None = None):
-        """Labelled, coloured HeadMesh (model frame); colours go through the region-style field."""
+    def mesh(self, resolution: int = 256, smooth: int = 0, faces: int | None = None, level: float | None = None):
+        """Labelled, coloured HeadMesh (model frame); colours go through the region-style field.
+        `level=None` meshes where the renders see the surface (mesh.rendered_surface_level)."""
         from . import mesh as meshing
         G = self.G
         with self.lock, torch.no_grad():
             planes, field = self.field()
+            if level is None:
+                level = meshing.rendered_surface_level(G, self.ws.to(planes.semantic.device), planes)
             fn = field or G.field(planes)
             dev, dt = planes.semantic.device, planes.semantic.dtype
             pts = lambda xyz: xyz.to(device=dev, dtype=dt)[None]  # noqa: E731
             density = lambda xyz: G.decoder.decode_semantic(planes.semantic, pts(xyz))[0][0, :, 0]  # noqa: E731
             labels = lambda xyz: G.decoder.decode_semantic(planes.semantic, pts(xyz))[1][0]  # noqa: E731
             colors = lambda xyz: fn(pts(xyz))["features"][0, :, :3]  # noqa: E731
-            return meshing.mesh_from_fields(density, labels, colors, resolution, G.cfg.render.box_warp,
+            return meshing.mesh_from_fields(density, labels, colors, resolution, G.cfg.render.box_warp, level,
                                             smooth=smooth, target_faces=faces)
 
     def photo(self) -> np.ndarray | None:

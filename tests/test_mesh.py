@@ -225,3 +225,34 @@ def test_bake_colors_from_views_picks_visible_frontal_views():
     assert hidden.any() and (choice[hidden] != 1).all()
     # the side views see the sides most frontally
     assert (choice[seen & (v[:, 0] > 0.25)] == 2).all() and (choice[seen & (v[:, 0] < -0.25)] == 0).all()
+
+
+def test_rendered_surface_level_puts_the_mesh_where_the_renders_see_it(monkeypatch):
+    """A soft sphere (density rising over ~3 cm, peak 60): a fixed level would carve a
+    smaller sphere than the rendered one; the rendered-surface level matches the depth."""
+    import torch
+
+    from ide3d_backend import build_generator, camera
+    from ide3d_backend.mesh import extract_head_mesh, rendered_surface_level
+
+    G = build_generator("tiny", device="cpu").eval()
+    R, width = 0.3, 0.01
+
+    def soft_sphere(planes, xyz):
+        r = xyz.norm(dim=-1, keepdim=True)
+        sigma = 60 * torch.sigmoid((R - r) / width)
+        return sigma, torch.zeros(*xyz.shape[:2], 19)
+
+    monkeypatch.setattr(G.decoder, "decode_semantic", soft_sphere)
+    ws = G.mapping(torch.randn(1, G.z_dim), torch.from_numpy(camera.frontal_label())[None])
+    level = rendered_surface_level(G, ws)
+    # the radius the renders see: camera distance minus the rendered depth at the image centre
+    with torch.no_grad():
+        out = G.synthesis(ws, torch.from_numpy(camera.frontal_label())[None], superres=False)
+    r = out["depth"].shape[-1]
+    seen = 2.7 - float(out["depth"][0, 0, r // 2 - 1:r // 2 + 1, r // 2 - 1:r // 2 + 1].mean())
+    mesh = extract_head_mesh(G, ws, resolution=96, level=level)
+    radius = float(np.linalg.norm(mesh.vertices, axis=1).mean())
+    assert abs(radius - seen) < 0.012, (radius, seen, level)
+    fixed = extract_head_mesh(G, ws, resolution=96, level=59.0)  # a level deep in the soft shell
+    assert float(np.linalg.norm(fixed.vertices, axis=1).mean()) < seen - 0.015
