@@ -7,9 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IDE3D=${IDE3D:-.venv/bin/ide3d}
-G_STEPS=${G_STEPS:-3000}
-E_STEPS=${E_STEPS:-1500}
-P_STEPS=${P_STEPS:-800}
+G_STEPS=${G_STEPS:-1500}
+E_STEPS=${E_STEPS:-700}
+P_STEPS=${P_STEPS:-600}
 THREADS=${THREADS:-2}
 W=ide3d_backend/weights
 
@@ -22,8 +22,8 @@ $IDE3D train export runs/generator --out $W/generator.safetensors --half
 
 $IDE3D train encoders --generator $W/generator.safetensors --data data/synth_train \
   --out runs/encoders --preset tiny --steps "$E_STEPS" --resume --threads "$THREADS"
-cp runs/encoders/encoders.safetensors $W/encoders.safetensors
+.venv/bin/python tools/halve_checkpoint.py runs/encoders/encoders.safetensors $W/encoders.safetensors
 
-$IDE3D train parser --generator $W/generator.safetensors --data data/synth_train \
+$IDE3D train parser --data data/synth_train \
   --out runs/parser --preset tiny --steps "$P_STEPS" --resume --threads "$THREADS"
-cp runs/parser/parser.safetensors $W/parser.safetensors
+.venv/bin/python tools/halve_checkpoint.py runs/parser/parser.safetensors $W/parser.safetensors
