@@ -27,7 +27,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -42,6 +41,7 @@ from ide3d_backend.config import get_encoder_config
 from ide3d_backend.model.backbone import TriPlanes
 from ide3d_backend.perceptual import perceptual_distance
 
+from .loop import run_steps
 from .snapshot import latest_snapshot, load_snapshot, save_snapshot
 
 
@@ -167,11 +167,6 @@ def load_real_data(root: Path, resolution: int):
         return InMemoryDataset(Path(root), resolution)
     except ModuleNotFoundError as exc:
         raise FileNotFoundError(f"cannot read datasets yet ({exc.name} is missing)") from None
-
-
-def _log_line(path: Path, rec: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(rec) + "\n")
 
 
 def _repeat_planes(planes: TriPlanes, k: int) -> TriPlanes:
@@ -335,24 +330,7 @@ class EncoderTrainer:
 
     def train(self, steps: int, progress: bool = True) -> dict:
         """Run until `steps` total steps (counting resumed ones); returns the last logs."""
-        from tqdm import tqdm
-        bar = tqdm(total=steps, initial=self.step, disable=not progress, dynamic_ncols=True, desc="train encoders")
-        logs, t_last, s_last = {}, time.time(), self.step
-        while self.step < steps:
-            logs = self.train_step()
-            bar.update(1)
-            if self.step % self.cfg.log_every == 0 or self.step == steps:
-                now = time.time()
-                sec = (now - t_last) / max(self.step - s_last, 1)
-                _log_line(self.metrics_path, {"step": self.step, "sec_per_step": sec, "time": now, **logs})
-                bar.set_postfix_str(f"{sec:.2f} s/step loss={logs['loss']:.4f}")
-                t_last, s_last = now, self.step
-            if self.cfg.snapshot_every and self.step % self.cfg.snapshot_every == 0:
-                self.save()
-        bar.close()
-        if not self.cfg.snapshot_every or self.step % self.cfg.snapshot_every != 0:
-            self.save()
-        return logs
+        return run_steps(self, steps, progress, "train encoders", "loss")
 
 
 # --------------------------------------------------------------------------- CLI

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -28,7 +27,8 @@ from ide3d_backend.encoding import build_parser, parser_logits, resize_image, sa
 from ide3d_backend.semantics import FLIP_PERMUTATION
 
 from .snapshot import latest_snapshot, load_snapshot, save_snapshot
-from .train_encoders import (_log_line, _repeat_planes, angles_to_labels, apply_overrides, load_real_data,
+from .loop import run_steps
+from .train_encoders import (_repeat_planes, angles_to_labels, apply_overrides, load_real_data,
                              sample_ws, step_rng)
 
 
@@ -173,24 +173,8 @@ class ParserTrainer:
         return {"ce": float(loss.detach())}
 
     def train(self, steps: int, progress: bool = True) -> dict:
-        from tqdm import tqdm
-        bar = tqdm(total=steps, initial=self.step, disable=not progress, dynamic_ncols=True, desc="train parser")
-        logs, t_last, s_last = {}, time.time(), self.step
-        while self.step < steps:
-            logs = self.train_step()
-            bar.update(1)
-            if self.step % self.cfg.log_every == 0 or self.step == steps:
-                now = time.time()
-                sec = (now - t_last) / max(self.step - s_last, 1)
-                _log_line(self.metrics_path, {"step": self.step, "sec_per_step": sec, "time": now, **logs})
-                bar.set_postfix_str(f"{sec:.2f} s/step ce={logs['ce']:.4f}")
-                t_last, s_last = now, self.step
-            if self.cfg.snapshot_every and self.step % self.cfg.snapshot_every == 0:
-                self.save()
-        bar.close()
-        if not self.cfg.snapshot_every or self.step % self.cfg.snapshot_every != 0:
-            self.save()
-        return logs
+        """Run until `steps` total steps (counting resumed ones); returns the last logs."""
+        return run_steps(self, steps, progress, "train parser", "ce")
 
 
 def run(args) -> int:
