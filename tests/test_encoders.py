@@ -17,13 +17,7 @@ from ide3d_backend.model.encoders import CanonicalEditor, SemanticEncoder, Textu
 from ide3d_backend.model.parser import FaceParser
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Two threads on a shared, busy 2-core machine spin against each other; one is faster.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,7 @@ from training.train_encoders import EncoderTrainer, get_encoder_train_config
 from training.train_parser import ParserTrainer, get_parser_train_config
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
