@@ -79,6 +79,29 @@ def _read_safetensors(path: Path) -> tuple[dict, dict]:
                            "the session cannot be opened, invert the photo again") from None
 
 
+def read_meta(path) -> dict:
+    """A session directory's validated session.json (format, version, history, base model).
+    Raises SessionError saying what is wrong; loads no tensors."""
+    path = Path(path)
+    jf = path / "session.json"
+    if not jf.is_file():
+        raise SessionError(f"{path} is not a session (no session.json); create one with `ide3d invert`")
+    try:
+        meta = json.loads(jf.read_text())
+        assert meta.get("format") == FORMAT, "not an IDE-3D session"
+        if int(meta.get("format_version", 0)) > FORMAT_VERSION:
+            raise SessionError(f"{path} was written by a newer version (format {meta['format_version']}); "
+                               "update ide3d")
+        history, pointer = meta["history"], int(meta["pointer"])
+        assert isinstance(history, list) and -1 <= pointer < len(history) and history, "bad history"
+        assert isinstance(meta["base"]["fingerprint"], str), "bad base model fingerprint"
+    except SessionError:
+        raise
+    except (ValueError, KeyError, TypeError, AssertionError) as exc:
+        raise SessionError(f"{jf} is damaged ({exc}); the session cannot be opened") from None
+    return meta
+
+
 class Session:
     """An editable head: base generator, its pivotal-tuned copy, and the history of states."""
 
@@ -137,23 +160,9 @@ class Session:
         """Open a session; the base generator is `G`, else `checkpoint`, else the one the
         session records (its checkpoint path or built preset/seed), else the default."""
         path = Path(path)
-        jf = path / "session.json"
-        if not jf.is_file():
-            raise SessionError(f"{path} is not a session (no session.json); create one with `ide3d invert`")
-        try:
-            meta = json.loads(jf.read_text())
-            assert meta.get("format") == FORMAT, "not an IDE-3D session"
-            if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-                raise SessionError(f"{path} was written by a newer version (format {meta['format_version']}); "
-                                   "update ide3d")
-            history, pointer = meta["history"], int(meta["pointer"])
-            assert isinstance(history, list) and -1 <= pointer < len(history) and history, "bad history"
-            base = meta["base"]
-            fp = base["fingerprint"]
-        except SessionError:
-            raise
-        except (ValueError, KeyError, TypeError, AssertionError) as exc:
-            raise SessionError(f"{jf} is damaged ({exc}); the session cannot be opened") from None
+        meta = read_meta(path)
+        base = meta["base"]
+        fp = base["fingerprint"]
         if G is None:
             G = _base_generator(base, checkpoint, device)
         if model_fingerprint(G) != fp:
@@ -175,7 +184,7 @@ class Session:
                 state[k].copy_(v)
             G_t.eval().requires_grad_(False)
         s = cls(path, G, G_t, meta, {})
-        s._load_state(pointer)
+        s._load_state(int(meta["pointer"]))
         return s
 
     # --- state -----------------------------------------------------------------------------

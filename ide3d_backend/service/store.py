@@ -13,7 +13,6 @@ the list; using it answers 409 saying to delete it.
 """
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -22,7 +21,7 @@ import uuid
 from collections import OrderedDict
 from pathlib import Path
 
-from ..session import FORMAT, Session, SessionError, model_fingerprint
+from ..session import Session, SessionError, model_fingerprint, read_meta
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -146,18 +145,16 @@ class SessionStore:
     def _light_info(self, sid: str) -> dict:
         """SessionInfo from session.json and mask.png without loading any tensors."""
         path = self.path(sid)
-        jf = path / "session.json"
-        if not jf.is_file():
-            raise SessionDamaged(f"{path} holds no session.json")
         try:
-            meta = json.loads(jf.read_text())
-            assert meta.get("format") == FORMAT, "not an IDE-3D session"
-            history, pointer = meta["history"], int(meta["pointer"])
-            assert isinstance(history, list) and history and 0 <= pointer < len(history), "bad history"
-            fp = meta["base"]["fingerprint"]
-            state = path / history[pointer]["file"]
+            meta = read_meta(path)
+        except SessionError as exc:
+            raise SessionDamaged(str(exc)) from None
+        fp = meta["base"]["fingerprint"]
+        try:
+            state = path / meta["history"][int(meta["pointer"])]["file"]
+            assert int(meta["pointer"]) >= 0, "no current state"
         except (ValueError, KeyError, TypeError, AssertionError) as exc:
-            raise SessionDamaged(f"{jf} is damaged ({exc})") from None
+            raise SessionDamaged(f"{path / 'session.json'} is damaged ({exc})") from None
         if fp != self.fingerprint:
             raise SessionDamaged(f"made with another base model (fingerprint {str(fp)[:12]}…, this server runs "
                                  f"{self.fingerprint[:12]}…); serve with the checkpoint it was made with")
