@@ -49,14 +49,37 @@ def run_generator(args) -> int:
         trainer = GeneratorTrainer(args.data, args.out, cfg, ctx, init_checkpoint=args.init)
         if args.resume and trainer.resume():
             print(f"resumed {args.out} at step {trainer.step} ({trainer.kimg:.1f} kimg)", file=sys.stderr)
+        elif args.init is not None and args.init_latents == "encoders":
+            _init_latents_from_encoders(trainer, args.encoders)
         trainer.train(steps, progress=not args.quiet)
         if ctx.is_main:
             out = Path(args.out) / "generator.safetensors"
             trainer.export(out)
             print(f"wrote {out}")
+            from .latent_init import save_latents
+            save_latents(Path(args.out) / "latents.safetensors", trainer.latents, trainer.data)
+            print(f"wrote {Path(args.out) / 'latents.safetensors'} (per-head codes, for `train encoders --latents`)")
     finally:
         shutdown(ctx)
     return 0
+
+
+def _init_latents_from_encoders(trainer, encoders_path) -> None:
+    """Start the per-head codes where the --init generator already renders each head."""
+    import torch
+
+    from ide3d_backend.encoding import load_encoders
+
+    from .distributed import broadcast_tensor
+    from .latent_init import latents_from_encoders
+    enc = load_encoders(encoders_path, device=trainer.dev)
+    z, residual = latents_from_encoders(trainer.G, enc, trainer.data)
+    with torch.no_grad():
+        trainer.latents.copy_(z)
+    broadcast_tensor(trainer.latents.data, trainer.ctx)
+    if trainer.ctx.is_main:
+        print(f"per-head codes fitted to the encoders' W+ codes (mean squared residual {residual:.4f})",
+              file=sys.stderr)
 
 
 def run_export(args) -> int:
@@ -92,6 +115,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--steps", type=int, default=None, help="total steps, counting resumed ones")
     g.add_argument("--resume", action="store_true", help="continue from the run folder's latest snapshot")
     g.add_argument("--init", type=Path, default=None, help="start from a generator checkpoint")
+    g.add_argument("--init-latents", default="encoders", choices=["encoders", "random"],
+                   help="with --init: per-head codes fitted to what the encoders read from each head (default) "
+                        "or random")
+    g.add_argument("--encoders", type=Path, default=None,
+                   help="encoders for --init-latents encoders (default: the shipped ones)")
     g.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a training setting")
     g.add_argument("--device", default=None)
     g.add_argument("--threads", type=int, default=None)

@@ -73,6 +73,12 @@ def broadcast_module(module: torch.nn.Module, ctx: DistContext) -> None:
         dist.broadcast(t.data, src=0)
 
 
+def broadcast_tensor(t: torch.Tensor, ctx: DistContext) -> None:
+    """Overwrite t on every rank with rank 0's values."""
+    if ctx.enabled:
+        dist.broadcast(t, src=0)
+
+
 def barrier(ctx: DistContext) -> None:
     if ctx.enabled:
         dist.barrier()

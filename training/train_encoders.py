@@ -16,7 +16,12 @@ weighted by an explicit field of `EncoderLossWeights`:
 - feature consistency: the k reconstructions rendered from one common view
   (the first view's camera) must look alike (perceptual distance);
 - E_can: the same regression + reconstruction losses on the canonical renders;
-- optionally SynthHeads images (`--data`): reconstruction losses only.
+- optionally SynthHeads images (`--data`): reconstruction losses, and with
+  `--latents` (the per-head codes the generator run fitted, written next to its
+  snapshots) latent and pose regression as well: the heads the generator was
+  fitted to come with their W+ codes, which is supervision on the photo-like
+  distribution and not only on the generator's random samples. Mirrored
+  images get no latent target (the mirror of a head is another head).
 
 Every random draw of step s is seeded from (seed, s): a run resumed from a
 snapshot continues bit-exactly.
@@ -60,9 +65,11 @@ class EncoderLossWeights:
     can_rgb: float = 1.0                # E_can: reconstruction from the canonical view
     can_perceptual: float = 0.5
     can_mask: float = 0.5
-    real_rgb: float = 1.0               # dataset images (no latent ground truth)
+    real_rgb: float = 1.0               # dataset images: reconstruction through G
     real_perceptual: float = 0.5
     real_mask: float = 0.5
+    real_latent: float = 1.0            # dataset images with --latents: w-space L2 to the head's fitted code
+    real_pose: float = 1.0              # and L2 on (yaw, pitch) from the image's camera label
 
 
 @dataclass(frozen=True)
@@ -180,7 +187,7 @@ def _mse(a, b):
 # --------------------------------------------------------------------------- the trainer
 class EncoderTrainer:
     def __init__(self, generator, run_dir: str | Path, cfg: EncoderTrainConfig,
-                 data_dir: str | Path | None = None, device=None):
+                 data_dir: str | Path | None = None, device=None, latents_path: str | Path | None = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -200,6 +207,14 @@ class EncoderTrainer:
         self.data = None
         if data_dir is not None and cfg.real_batch > 0:
             self.data = load_real_data(Path(data_dir), self.G.cfg.superres.output_resolution)
+        self.head_ws = None  # [num_groups, num_ws, w] W+ code of every dataset head
+        if latents_path is not None:
+            if self.data is None:
+                raise ValueError("--latents needs --data (the dataset the generator run was trained on)")
+            from .latent_init import load_latents
+            z = load_latents(latents_path, self.data).to(self.dev)
+            with torch.no_grad():
+                self.head_ws = self.G.mapping(z, self.frontal.expand(z.shape[0], -1))
         self.step = 0
         self.metrics_path = self.run_dir / "metrics.jsonl"
 
@@ -260,6 +275,8 @@ class EncoderTrainer:
             idx = rng.integers(0, len(self.data), size=cfg.real_batch)
             flips = rng.random(cfg.real_batch) < 0.5 if cfg.xflip else None
             batch["real"] = {key: v.to(self.dev) for key, v in self.data.batch(idx, flips).items()}
+            batch["real"]["flipped"] = torch.as_tensor(flips if flips is not None else np.zeros(len(idx), bool),
+                                                       device=self.dev)
         if cfg.repeat_batch:
             self._fixed_batch = batch
         return batch
@@ -299,10 +316,19 @@ class EncoderTrainer:
                 rec = self._render(ws_can, self.frontal.expand(B, -1), r_rec, grad=True)
                 terms.update(self._recon_terms(rec, batch["image_can"], batch["mask_can"],
                                                w.can_rgb, w.can_perceptual, w.can_mask, "can_"))
-        if with_recon and "real" in batch:
+        if "real" in batch and (with_recon or self.head_ws is not None):
             real = batch["real"]
-            tex, _ = enc.texture_offsets(real["image"])
+            tex, pose_real = enc.texture_offsets(real["image"])
             ws_real = w_avg + torch.cat([enc.semantic_offsets(real["mask"]), tex], 1)
+            if self.head_ws is not None:
+                keep = ~real["flipped"]
+                if keep.any():
+                    target = self.head_ws[real["group"][keep]]
+                    terms["real_latent"] = w.real_latent * _mse(ws_real[keep], target)
+                    angles = torch.tensor([camera.angles_from_label(l)[:2] for l in real["label"][keep].cpu().numpy()],
+                                          dtype=pose_real.dtype, device=self.dev)
+                    terms["real_pose"] = w.real_pose * _mse(pose_real[keep], angles)
+        if with_recon and "real" in batch:
             rec = self._render(ws_real, real["label"], r_rec, grad=True)
             image, mask = real["image"], real["mask"]
             R = rec["image"].shape[-1]
@@ -367,7 +393,8 @@ def run(args) -> int:
     else:
         raise ValueError("give --steps N (total steps of the run, counting resumed ones)")
     torch.set_num_threads(args.threads or cfg.num_threads or torch.get_num_threads())
-    trainer = EncoderTrainer(args.generator, args.out, cfg, data_dir=args.data, device=args.device)
+    trainer = EncoderTrainer(args.generator, args.out, cfg, data_dir=args.data, device=args.device,
+                             latents_path=args.latents)
     if args.resume and trainer.resume():
         print(f"resumed {args.out} at step {trainer.step}", file=sys.stderr)
     trainer.train(steps, progress=not args.quiet)
@@ -383,6 +410,9 @@ def register(tsub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, type=Path, help="run folder: snapshots, metrics.jsonl, encoders.safetensors")
     p.add_argument("--preset", default="tiny", choices=sorted(ENCODER_TRAIN_PRESETS))
     p.add_argument("--data", type=Path, default=None, help="optional dataset folder (reconstruction losses only)")
+    p.add_argument("--latents", type=Path, default=None,
+                   help="per-head codes of the generator run on --data (RUN/latents.safetensors): "
+                        "latent + pose targets for dataset images")
     p.add_argument("--steps", type=int, default=None, help="total steps, counting resumed ones")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's latest snapshot")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
