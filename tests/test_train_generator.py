@@ -208,3 +208,32 @@ def test_untrained_discriminator_may_be_resized_on_resume(tiny_data, tmp_path):
     d = make_trainer(tiny_data, tmp_path / "run2", small_config(recon_steps=0, d_channel_base=256, d_channel_max=32))
     with pytest.raises(RuntimeError):
         d.resume()
+
+
+def test_init_from_a_checkpoint_starts_the_head_codes_from_the_encoders(tiny_data, tmp_path, capsys):
+    """`--init G --encoders E`: the per-head codes start where G renders what E reads from
+    each head (not at random), and the run writes them for the encoder trainer."""
+    import dataclasses
+
+    from ide3d_backend.api import save_generator
+    from ide3d_backend.cli import main
+    from ide3d_backend.config import get_encoder_config
+    from ide3d_backend.encoding import build_encoders, save_encoders
+    from training.latent_init import latents_from_encoders, load_latents
+    from training.train_generator import InMemoryDataset
+    G = build_generator("tiny", seed=3)
+    enc = build_encoders(dataclasses.replace(get_encoder_config("tiny"), w_dim=G.w_dim, input_resolution=32), seed=1)
+    save_generator(G, tmp_path / "g.safetensors")
+    save_encoders(enc, tmp_path / "e.safetensors")
+    data = InMemoryDataset(tiny_data, G.cfg.superres.output_resolution)
+    expected, _ = latents_from_encoders(G, enc, data)
+    run = tmp_path / "run"
+    rc = main(["train", "generator", "--data", str(tiny_data), "--out", str(run), "--init", str(tmp_path / "g.safetensors"),
+               "--encoders", str(tmp_path / "e.safetensors"), "--steps", "1", "--quiet", "--threads", "1",
+               "--set", "batch=2", "--set", "d_channel_base=512", "--set", "d_channel_max=64",
+               "--set", "neural_schedule=[[0.0, 16]]", "--set", "sample_every=0"])
+    assert rc == 0
+    assert "fitted to the encoders" in capsys.readouterr().err
+    z = load_latents(run / "latents.safetensors", data)
+    # One Adam step (lr recon_lr_latent = 0.01) away from the fitted codes.
+    assert (z - expected).abs().max() <= 0.0101

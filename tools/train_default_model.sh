@@ -1,29 +1,52 @@
 #!/usr/bin/env bash
 # Reproduces the shipped default model (ide3d_backend/weights/*.safetensors) on a
-# 2-core CPU. Every step resumes: rerun the script after an interruption and it
+# 2-core CPU. Every stage resumes: rerun the script after an interruption and it
 # continues from the latest snapshots. Step counts are environment variables so a
 # longer (or shorter) run is one variable away; the values used for the shipped
 # weights and their wall times are in docs/default_model.md.
+#
+# Two generator stages, as the shipped model was trained over two working sessions:
+#   stage 1  recon phase from scratch (G1_STEPS), then encoders E1 against it;
+#   stage 2  --init from stage 1 with the per-head codes fitted through E1, more recon
+#            steps up to G2_RECON, then the adversarial phase up to G2_STEPS;
+#   then the encoders against the final generator, with the run's per-head codes as
+#   latent targets for the dataset images, and the face parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IDE3D=${IDE3D:-.venv/bin/ide3d}
-G_STEPS=${G_STEPS:-1500}
-E_STEPS=${E_STEPS:-700}
+PY=${PY:-.venv/bin/python}
+G1_STEPS=${G1_STEPS:-1600}
+E1_STEPS=${E1_STEPS:-700}
+G2_RECON=${G2_RECON:-700}
+G2_STEPS=${G2_STEPS:-900}
+E_STEPS=${E_STEPS:-2000}
 P_STEPS=${P_STEPS:-600}
 THREADS=${THREADS:-2}
 W=ide3d_backend/weights
+DATA=data/synth_train
 
-[ -f data/synth_train/dataset.json ] || \
-  $IDE3D data synth --count 480 --views 4 --resolution 128 --seed 0 --out data/synth_train
+[ -f $DATA/dataset.json ] || \
+  $IDE3D data synth --count 480 --views 4 --resolution 128 --seed 0 --out $DATA
 
-$IDE3D train generator --data data/synth_train --out runs/generator --preset tiny \
-  --phase both --steps "$G_STEPS" --resume --threads "$THREADS"
+# Stage 1 (the first shipped model).
+$IDE3D train generator --data $DATA --out runs/generator-1 --preset tiny \
+  --phase both --steps "$G1_STEPS" --resume --threads "$THREADS"
+$IDE3D train export runs/generator-1 --out runs/generator-1/export.safetensors --half
+$IDE3D train encoders --generator runs/generator-1/export.safetensors --data $DATA \
+  --out runs/encoders-1 --preset tiny --steps "$E1_STEPS" --resume --threads "$THREADS"
+$PY tools/halve_checkpoint.py runs/encoders-1/encoders.safetensors runs/encoders-1/export.safetensors
+
+# Stage 2.
+$IDE3D train generator --data $DATA --out runs/generator --preset tiny --phase both \
+  --init runs/generator-1/export.safetensors --encoders runs/encoders-1/export.safetensors \
+  --set recon_steps="$G2_RECON" --steps "$G2_STEPS" --resume --threads "$THREADS"
 $IDE3D train export runs/generator --out $W/generator.safetensors --half
 
-$IDE3D train encoders --generator $W/generator.safetensors --data data/synth_train \
+$IDE3D train encoders --generator $W/generator.safetensors --data $DATA \
+  --latents runs/generator/latents.safetensors --set real_batch=4 \
   --out runs/encoders --preset tiny --steps "$E_STEPS" --resume --threads "$THREADS"
-.venv/bin/python tools/halve_checkpoint.py runs/encoders/encoders.safetensors $W/encoders.safetensors
+$PY tools/halve_checkpoint.py runs/encoders/encoders.safetensors $W/encoders.safetensors
 
-$IDE3D train parser --data data/synth_train \
+$IDE3D train parser --data $DATA \
   --out runs/parser --preset tiny --steps "$P_STEPS" --resume --threads "$THREADS"
-.venv/bin/python tools/halve_checkpoint.py runs/parser/parser.safetensors $W/parser.safetensors
+$PY tools/halve_checkpoint.py runs/parser/parser.safetensors $W/parser.safetensors
