@@ -163,3 +163,15 @@ def test_predicted_pose_reconstruction_trains_the_pose_head(G, tmp_path):
     assert "latent_consistency" not in terms and "feature_consistency" not in terms  # k = 1
     grads = torch.autograd.grad(terms["rgb"], list(tr.enc.texture.pose.parameters()))
     assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_encoder_training_can_start_from_earlier_encoders(G, tmp_path):
+    from ide3d_backend.encoding import build_encoders, save_encoders
+    start = build_encoders("tiny", seed=5)
+    save_encoders(start, tmp_path / "e.safetensors")
+    tr = EncoderTrainer(G, tmp_path / "run", _enc_cfg(), init_checkpoint=tmp_path / "e.safetensors")
+    assert _same_state(tr.enc, start)
+    assert not _same_state(EncoderTrainer(G, tmp_path / "run2", _enc_cfg()).enc, start)
+    save_encoders(build_encoders("paper", seed=0), tmp_path / "paper.safetensors")
+    with pytest.raises(ValueError, match="--preset paper"):
+        EncoderTrainer(G, tmp_path / "run3", _enc_cfg(), init_checkpoint=tmp_path / "paper.safetensors")

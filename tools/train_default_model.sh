@@ -9,8 +9,8 @@
 #   stage 1  recon phase from scratch (G1_STEPS), then encoders E1 against it;
 #   stage 2  --init from stage 1 with the per-head codes fitted through E1, more recon
 #            steps up to G2_RECON, then the adversarial phase up to G2_STEPS;
-#   then the encoders against the final generator, with the run's per-head codes as
-#   latent targets for the dataset images, and the face parser.
+#   then the encoders against the final generator, fine-tuned from E1, with the run's
+#   per-head codes as latent targets for the dataset images, and the face parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IDE3D=${IDE3D:-.venv/bin/ide3d}
@@ -43,7 +43,7 @@ $IDE3D train generator --data $DATA --out runs/generator --preset tiny --phase b
 $IDE3D train export runs/generator --out $W/generator.safetensors --half
 
 $IDE3D train encoders --generator $W/generator.safetensors --data $DATA \
-  --latents runs/generator/latents.safetensors --set real_batch=4 \
+  --latents runs/generator/latents.safetensors --set real_batch=4 --init runs/encoders-1/export.safetensors \
   --out runs/encoders --preset tiny --steps "$E_STEPS" --resume --threads "$THREADS"
 $PY tools/halve_checkpoint.py runs/encoders/encoders.safetensors $W/encoders.safetensors
 

@@ -187,7 +187,8 @@ def _mse(a, b):
 # --------------------------------------------------------------------------- the trainer
 class EncoderTrainer:
     def __init__(self, generator, run_dir: str | Path, cfg: EncoderTrainConfig,
-                 data_dir: str | Path | None = None, device=None, latents_path: str | Path | None = None):
+                 data_dir: str | Path | None = None, device=None, latents_path: str | Path | None = None,
+                 init_checkpoint: str | Path | None = None):
         self.cfg = cfg
         self.run_dir = Path(run_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -202,6 +203,14 @@ class EncoderTrainer:
         if ecfg.w_dim != self.G.w_dim:
             ecfg = dataclasses.replace(ecfg, w_dim=self.G.w_dim)  # follow the generator's latent size
         self.enc: Encoders = build_encoders(ecfg, seed=cfg.seed, device=self.dev).train()
+        if init_checkpoint is not None:
+            # Fine-tune earlier encoders (e.g. those of the generator this one was --init from).
+            from ide3d_backend.encoding import load_encoders
+            start = load_encoders(init_checkpoint, device=self.dev)
+            if start.cfg != self.enc.cfg:
+                raise ValueError(f"{init_checkpoint} holds {start.cfg.preset!r} encoders of another size than "
+                                 f"the {cfg.preset!r} preset's; use --preset {start.cfg.preset}")
+            self.enc.load_state_dict(start.state_dict())
         self.opt = torch.optim.Adam(self.enc.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         self.frontal = torch.from_numpy(camera.frontal_label()).to(self.dev)
         self.data = None
@@ -394,7 +403,7 @@ def run(args) -> int:
         raise ValueError("give --steps N (total steps of the run, counting resumed ones)")
     torch.set_num_threads(args.threads or cfg.num_threads or torch.get_num_threads())
     trainer = EncoderTrainer(args.generator, args.out, cfg, data_dir=args.data, device=args.device,
-                             latents_path=args.latents)
+                             latents_path=args.latents, init_checkpoint=args.init)
     if args.resume and trainer.resume():
         print(f"resumed {args.out} at step {trainer.step}", file=sys.stderr)
     trainer.train(steps, progress=not args.quiet)
@@ -413,6 +422,8 @@ def register(tsub: argparse._SubParsersAction) -> None:
     p.add_argument("--latents", type=Path, default=None,
                    help="per-head codes of the generator run on --data (RUN/latents.safetensors): "
                         "latent + pose targets for dataset images")
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these encoders instead of random weights (fine-tuning)")
     p.add_argument("--steps", type=int, default=None, help="total steps, counting resumed ones")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's latest snapshot")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
