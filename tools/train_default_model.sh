@@ -7,8 +7,10 @@
 #
 # Two generator stages, as the shipped model was trained over two working sessions:
 #   stage 1  recon phase from scratch (G1_STEPS), then encoders E1 against it;
-#   stage 2  --init from stage 1 with the per-head codes fitted through E1, more recon
-#            steps up to G2_RECON, then the adversarial phase up to G2_STEPS;
+#   stage 2  --init from stage 1 with the per-head codes fitted through E1, recon steps
+#            up to G2_RECON, then the adversarial phase up to G2_STEPS (G2_STEPS =
+#            G2_RECON for the shipped weights: the adversarial phase was tried and set
+#            aside, docs/default_model.md says why);
 #   then the encoders against the final generator, fine-tuned from E1, with the run's
 #   per-head codes as latent targets for the dataset images, and the face parser.
 set -euo pipefail
@@ -18,8 +20,8 @@ PY=${PY:-.venv/bin/python}
 G1_STEPS=${G1_STEPS:-1600}
 E1_STEPS=${E1_STEPS:-700}
 G2_RECON=${G2_RECON:-700}
-G2_STEPS=${G2_STEPS:-900}
-E_STEPS=${E_STEPS:-2000}
+G2_STEPS=${G2_STEPS:-700}
+E_STEPS=${E_STEPS:-900}
 P_STEPS=${P_STEPS:-600}
 THREADS=${THREADS:-2}
 W=ide3d_backend/weights

@@ -81,6 +81,33 @@ class InMemoryDataset:
         return out
 
 
+@torch.no_grad()
+def write_sample_grid(G, head_z: torch.Tensor, randoms: int, path: Path, neural_resolution: int | None = None):
+    """A PNG of rows (training heads' codes, then `randoms` random heads at truncation 0.7),
+    each three views (yaw -0.5, 0, 0.5) of RGB followed by the same views' masks."""
+    from PIL import Image
+
+    from ide3d_backend import imaging
+    dev = G.device
+    z = torch.cat([head_z.to(dev), torch.randn(randoms, G.z_dim, generator=torch.Generator().manual_seed(123)).to(dev)])
+    frontal = torch.from_numpy(camera.frontal_label()).to(dev)
+    ws = G.mapping(z, frontal.expand(z.shape[0], -1))
+    n_h = head_z.shape[0]
+    ws[n_h:] = G.mapping.w_avg.lerp(ws[n_h:], 0.7)
+    rows = []
+    for i in range(z.shape[0]):
+        rgb, masks = [], []
+        planes = G.planes(ws[i:i + 1])
+        for yaw in (-0.5, 0.0, 0.5):
+            c = torch.from_numpy(camera.label_from_angles(yaw, 0.0))[None].to(dev)
+            out = G.synthesis(ws[i:i + 1], c, neural_resolution=neural_resolution, planes=planes)
+            rgb.append(imaging.to_uint8(out["image"]))
+            masks.append(imaging.mask_from_logits(out["semantic"]))
+        rows.append(imaging.strip(rgb + masks))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(rows, 0)).save(path)
+
+
 class GeneratorTrainer:
     def __init__(self, data_dir: str | Path, run_dir: str | Path, cfg: GeneratorTrainConfig,
                  ctx: DistContext | None = None, init_checkpoint: str | Path | None = None,
@@ -327,27 +354,8 @@ class GeneratorTrainer:
     # ----------------------------------------------------------------- outputs
     @torch.no_grad()
     def sample_grid(self, path: Path, heads: int = 3, randoms: int = 3):
-        from PIL import Image
-
-        from ide3d_backend import imaging
-        G = self.G_ema
         n_h = min(heads, self.data.num_groups)
-        z = torch.cat([self.latents[:n_h].detach(),
-                       torch.randn(randoms, G.z_dim, generator=torch.Generator().manual_seed(123)).to(self.dev)])
-        ws = G.mapping(z, self.frontal.expand(z.shape[0], -1))
-        ws[n_h:] = G.mapping.w_avg.lerp(ws[n_h:], 0.7)
-        rows = []
-        for i in range(z.shape[0]):
-            rgb, masks = [], []
-            planes = G.planes(ws[i:i + 1])
-            for yaw in (-0.5, 0.0, 0.5):
-                c = torch.from_numpy(camera.label_from_angles(yaw, 0.0))[None].to(self.dev)
-                out = G.synthesis(ws[i:i + 1], c, neural_resolution=self.neural_resolution(), planes=planes)
-                rgb.append(imaging.to_uint8(out["image"]))
-                masks.append(imaging.mask_from_logits(out["semantic"]))
-            rows.append(imaging.strip(rgb + masks))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.concatenate(rows, 0)).save(path)
+        write_sample_grid(self.G_ema, self.latents[:n_h].detach(), randoms, path, self.neural_resolution())
 
     def log(self, logs: dict, elapsed: float, images: int):
         if not self.ctx.is_main:
