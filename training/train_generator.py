@@ -323,8 +323,8 @@ class GeneratorTrainer:
             fake_logits = self.D(fake_rgb, fake_sem, c_render)
             d_loss = losses.discriminator_adversarial(real_logits, fake_logits)
             logs["d_loss"] = float(d_loss.detach())
-            logs["d_real"] = float(sum(l.mean() for l in real_logits))
-            logs["d_fake"] = float(sum(l.mean() for l in fake_logits))
+            logs["d_real"] = float(sum(l.detach().mean() for l in real_logits))
+            logs["d_fake"] = float(sum(l.detach().mean() for l in fake_logits))
             if do_r1:
                 r1_rgb = losses.r1_penalty(real_logits[0], real_rgb).mean()
                 r1_sem = losses.r1_penalty(real_logits[1], real_sem).mean()
