@@ -42,14 +42,19 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
 
 
+def intersections_unions(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel counts of intersection and union per class, [NUM_CLASSES] each."""
+    k = semantics.NUM_CLASSES
+    pair = np.bincount(pred.astype(np.int64).ravel() * k + gt.astype(np.int64).ravel(), minlength=k * k).reshape(k, k)
+    inter = np.diag(pair)
+    return inter, pair.sum(0) + pair.sum(1) - inter
+
+
 def miou(pred: np.ndarray, gt: np.ndarray) -> float:
     """Mean IoU over the classes present in either mask."""
-    ious = []
-    for c in np.union1d(np.unique(pred), np.unique(gt)):
-        inter = np.logical_and(pred == c, gt == c).sum()
-        union = np.logical_or(pred == c, gt == c).sum()
-        ious.append(inter / union)
-    return float(np.mean(ious))
+    inter, union = intersections_unions(pred, gt)
+    present = union > 0
+    return float(np.mean(inter[present] / union[present]))
 
 
 def class_fractions(masks: list[np.ndarray]) -> dict[str, float]:
@@ -144,9 +149,9 @@ def main():
             rgb, mask = ev.render(ws, yaw_p, pitch_p)
             recon_psnr.append(psnr(rgb, gt["rgb"]))
             recon_miou.append(miou(mask, gt["mask"]))
-            for c in range(semantics.NUM_CLASSES):
-                inter[c] += np.logical_and(mask == c, gt["mask"] == c).sum()
-                union[c] += np.logical_or(mask == c, gt["mask"] == c).sum()
+            i_c, u_c = intersections_unions(mask, gt["mask"])
+            inter += i_c
+            union += u_c
             if i < args.ceiling_heads:
                 ceiling.append(optimised(G, ws, yaw_p, pitch_p, gt, args.ceiling_steps, ev))
             if i < min(args.heads, 8):

@@ -15,8 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ide3d_backend import load_generator  # noqa: E402
-from ide3d_backend.checkpoint import load_checkpoint  # noqa: E402
-from training.latent_init import LATENTS_KIND  # noqa: E402
+from training.latent_init import load_latents  # noqa: E402
 from training.train_generator import write_sample_grid  # noqa: E402
 
 
@@ -27,7 +26,7 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "docs/images/default_model_samples.png"))
     args = ap.parse_args()
     G = load_generator(args.generator, device="cpu")
-    z = load_checkpoint(args.latents, kind=LATENTS_KIND)[0]["z"][:3]
+    z = load_latents(args.latents)[:3]
     with torch.no_grad():
         write_sample_grid(G, z, 3, Path(args.out))
     print(f"wrote {args.out}")

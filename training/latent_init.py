@@ -78,10 +78,11 @@ def save_latents(path: str | Path, z: torch.Tensor, data) -> None:
                     extra={"num_groups": int(data.num_groups), "num_items": int(len(data))})
 
 
-def load_latents(path: str | Path, data) -> torch.Tensor:
+def load_latents(path: str | Path, data=None) -> torch.Tensor:
+    """The per-head codes [num_groups, z_dim]; with `data`, checked to belong to that dataset."""
     tensors, meta = load_checkpoint(path, kind=LATENTS_KIND)
     meta = meta["extra"]
-    if meta.get("num_groups") != data.num_groups or meta.get("num_items") != len(data):
+    if data is not None and (meta.get("num_groups") != data.num_groups or meta.get("num_items") != len(data)):
         raise ValueError(f"{path} holds codes of {meta.get('num_groups')} heads / {meta.get('num_items')} images, "
                          f"but the dataset has {data.num_groups} heads / {len(data)} images; "
                          f"use the dataset the generator run was trained on")

@@ -35,6 +35,7 @@ from ide3d_backend.perceptual import gaussian_blur
 from . import losses
 from .config import GeneratorTrainConfig
 from .distributed import DistContext, all_reduce_gradients, broadcast_module
+from .loop import log_line
 from .snapshot import latest_snapshot, load_snapshot, save_snapshot
 
 
@@ -362,8 +363,7 @@ class GeneratorTrainer:
             return
         rec = {"step": self.step, "kimg": round(self.kimg, 3), "phase": self.phase(self.step - 1),
                "images_per_s": images / max(elapsed, 1e-9), "time": time.time(), **logs}
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+        log_line(self.metrics_path, rec)
 
     def train(self, steps: int, progress: bool = True) -> dict:
         """Run until `steps` total steps (counting resumed ones). Returns the last logs."""
