@@ -136,10 +136,11 @@ def test_cli_and_dataset_paths(G, tmp_path):
     rc = main(["train", "encoders", "--generator", str(gpath), "--out", str(run), "--data", str(data),
                "--steps", "1", "--quiet", "--threads", "1",
                "--set", "batch=1", "--set", "neural_resolution=8", "--set", "recon_neural_resolution=8",
-               "--set", "real_batch=1", "--set", "weights.pose=2.0"])
+               "--set", "real_batch=1", "--set", "weights.pose=2.0", "--set", "weights.real_mask_dice=1"])
     assert rc == 0
     rec = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-    assert {"real_rgb", "real_perceptual", "real_mask", "feature_consistency"} <= set(rec)
+    assert {"real_rgb", "real_perceptual", "real_mask", "feature_consistency", "real_mask_dice"} <= set(rec)
+    assert "mask_dice" not in rec  # weight 0: not computed
     enc = load_encoders(run / "encoders.safetensors")
     ws, yaw, pitch = encode(enc, G, torch.zeros(1, 3, 128, 128), torch.zeros(1, 128, 128, dtype=torch.long))
     assert ws.shape == (1, 18, G.w_dim)

@@ -84,6 +84,39 @@ def test_recon_phase_lowers_its_loss(tiny_data, tmp_path):
     assert "depth" in last and "opacity" in last and "semantic" in last
 
 
+def test_soft_dice_loss_matches_hand_computed_values():
+    # 4 pixels, mask [0,0,0,1], both classes predicted with p = 0.5 everywhere:
+    # class 0: (2*1.5+1)/(3+2+1) = 2/3, class 1: (2*0.5+1)/(1+2+1) = 1/2 -> loss (1/3 + 1/2) / 2 = 5/12.
+    mask = torch.tensor([[[0, 0], [0, 1]]])
+    assert float(losses.soft_dice_loss(torch.zeros(1, 2, 2, 2), mask)) == pytest.approx(5 / 12)
+    perfect = torch.nn.functional.one_hot(mask, 3).permute(0, 3, 1, 2).float() * 40
+    assert float(losses.soft_dice_loss(perfect, mask)) == pytest.approx(0, abs=1e-6)
+    # A missed 4-pixel class out of 400 costs cross-entropy ~its pixel fraction times the
+    # logit margin, Dice ~(1 - smooth / (4 + smooth)) / C.
+    mask = torch.zeros(1, 20, 20, dtype=torch.long)
+    mask[0, 3:5, 3:5] = 1
+    logits = torch.zeros(1, 2, 20, 20)
+    logits[:, 0] = 10.0
+    ce = float(torch.nn.functional.cross_entropy(logits, mask))
+    dice = float(losses.soft_dice_loss(logits, mask))
+    assert ce < 0.15 and dice > 0.35
+
+
+def test_recon_semantic_dice_term_is_logged_and_set_from_the_cli_syntax(tiny_data, tmp_path):
+    from training.config import apply_overrides
+    cfg = apply_overrides(small_config(), ["recon.semantic_dice=0.5", "batch=2"])
+    assert cfg.recon.semantic_dice == 0.5 and cfg.recon.semantic == 1.0
+    with pytest.raises(ValueError, match="unknown setting 'dice' of 'recon'.*semantic_dice"):
+        apply_overrides(cfg, ["recon.dice=1"])
+    with pytest.raises(ValueError, match="unknown training setting 'recn'"):
+        apply_overrides(cfg, ["recn.semantic_dice=1"])
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        apply_overrides(cfg, ["recon.semantic_dice"])
+    tr = make_trainer(tiny_data, tmp_path / "run", cfg.replace(neural_schedule=((0.0, 16),)))
+    logs = tr.train_step()
+    assert logs["semantic_dice"] > 0 and np.isfinite(logs["g_loss"])
+
+
 def test_adversarial_phase_runs_all_terms(tiny_data, tmp_path):
     cfg = small_config(recon_steps=0).replace(neural_schedule=((0.0, 16),))
     tr = make_trainer(tiny_data, tmp_path / "run", cfg)

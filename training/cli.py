@@ -2,38 +2,18 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import importlib
 import sys
 from pathlib import Path
 
 
-def _apply_overrides(cfg, overrides: list[str]):
-    """--set key=value for any top-level field of a training config (JSON-ish values)."""
-    import json
-    changes = {}
-    names = {f.name: f for f in dataclasses.fields(cfg)}
-    for item in overrides or []:
-        key, _, raw = item.partition("=")
-        if key not in names:
-            raise ValueError(f"unknown training setting {key!r}; known: {', '.join(sorted(names))}")
-        try:
-            val = json.loads(raw)
-        except json.JSONDecodeError:
-            val = raw
-        if isinstance(val, list):
-            val = tuple(tuple(v) if isinstance(v, list) else v for v in val)
-        changes[key] = val
-    return dataclasses.replace(cfg, **changes)
-
-
 def run_generator(args) -> int:
     import torch
 
-    from .config import get_train_config
+    from .config import apply_overrides, get_train_config
     from .distributed import init_distributed, shutdown
     from .train_generator import GeneratorTrainer
-    cfg = _apply_overrides(get_train_config(args.preset), args.set)
+    cfg = apply_overrides(get_train_config(args.preset), args.set)
     if args.phase == "recon":
         steps = args.steps or cfg.recon_steps
     elif args.phase == "adversarial":

@@ -15,6 +15,7 @@ class ReconLossWeights:
     perceptual: float = 0.5     # multi-scale gradient/structure loss on the SR image
     semantic: float = 1.0       # cross-entropy of S_h against the mask
     semantic_raw: float = 1.0   # NLL of S_l against the downsampled mask
+    semantic_dice: float = 0.0  # soft Dice of S_h per class: small classes (brows, lips) count as much as skin
     depth: float = 2.0          # L1 on depth where the ground truth sees the head
     opacity: float = 1.0        # BCE of the rendered opacity against the foreground
     latent_l2: float = 1e-4     # keeps per-head codes near the prior
@@ -105,3 +106,37 @@ def get_train_config(preset: str) -> GeneratorTrainConfig:
         return TRAIN_PRESETS[preset]()
     except KeyError:
         raise ValueError(f"unknown training preset {preset!r}; choose one of {sorted(TRAIN_PRESETS)}") from None
+
+
+def apply_overrides(cfg, overrides: list[str] | None):
+    """`--set key=value` for a training config (values parsed as JSON when they parse).
+    A dotted key sets a field of a nested config: `recon.semantic_dice=1`,
+    `weights.mask=0.5`."""
+    import json
+    changes: dict = {}
+    for item in overrides or []:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set wants KEY=VALUE, got {item!r}")
+        try:
+            val = json.loads(raw)
+        except json.JSONDecodeError:
+            val = raw
+        if isinstance(val, list):
+            val = tuple(tuple(v) if isinstance(v, list) else v for v in val)
+        head, _, sub = key.partition(".")
+        names = {f.name for f in dataclasses.fields(cfg)}
+        if head not in names:
+            raise ValueError(f"unknown training setting {head!r}; known: {', '.join(sorted(names))}")
+        if sub:
+            nested = changes.get(head, getattr(cfg, head))
+            if not dataclasses.is_dataclass(nested):
+                raise ValueError(f"training setting {head!r} has no fields; use --set {head}=VALUE")
+            sub_names = {f.name for f in dataclasses.fields(nested)}
+            if sub not in sub_names:
+                raise ValueError(f"unknown setting {sub!r} of {head!r}; known: {', '.join(sorted(sub_names))}")
+            kind = type(getattr(nested, sub))
+            changes[head] = dataclasses.replace(nested, **{sub: kind(val) if kind in (int, float) else val})
+        else:
+            changes[key] = val
+    return dataclasses.replace(cfg, **changes)

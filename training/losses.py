@@ -37,6 +37,22 @@ def density_regularization(G, planes, num_points: int, perturb: float,
     return (sigma[:, :num_points] - sigma[:, num_points:]).abs().mean()
 
 
+def soft_dice_loss(logits: torch.Tensor, mask: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
+    """1 - soft Dice per image and class, averaged over all of them.
+
+    logits [B,C,H,W], mask [B,H,W] of class indices. Cross-entropy is a sum over
+    pixels, so a class covering 0.3 % of the image (a brow at 128^2) hardly moves it;
+    Dice scores every class by its own overlap, as the mIoU metric does. A class
+    absent from both the mask and the prediction scores 0 (thanks to `smooth`), one
+    predicted but absent is penalised as a false positive.
+    """
+    probs = logits.softmax(1)
+    onehot = F.one_hot(mask, probs.shape[1]).permute(0, 3, 1, 2).to(probs.dtype)
+    inter = (probs * onehot).sum((2, 3))
+    total = probs.sum((2, 3)) + onehot.sum((2, 3))
+    return (1 - (2 * inter + smooth) / (total + smooth)).mean()
+
+
 def _resize_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(mask[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
 
@@ -65,6 +81,8 @@ def reconstruction_losses(out: dict, batch: dict, weights) -> dict[str, torch.Te
     # so the volume stays empty around the head (clean meshes).
     terms["rgb_raw"] = weights.rgb_raw * ((out["image_raw"] - image_lo).abs() * fg_lo).sum() / fg_lo.sum().clamp_min(1) / 3
     terms["semantic"] = weights.semantic * F.cross_entropy(out["semantic"], mask)
+    if weights.semantic_dice:
+        terms["semantic_dice"] = weights.semantic_dice * soft_dice_loss(out["semantic"], mask)
     terms["semantic_raw"] = weights.semantic_raw * F.nll_loss(torch.log(out["semantic_raw"].clamp_min(1e-6)), mask_lo)
     opacity = out["opacity"].clamp(1e-5, 1 - 1e-5)
     terms["opacity"] = weights.opacity * F.binary_cross_entropy(opacity, fg_lo)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,6 +45,8 @@ from ide3d_backend.config import get_encoder_config
 from ide3d_backend.model.backbone import TriPlanes
 from ide3d_backend.perceptual import perceptual_distance
 
+from .config import apply_overrides
+from .losses import soft_dice_loss
 from .loop import run_steps
 from .snapshot import latest_snapshot, load_snapshot, save_snapshot
 
@@ -59,15 +60,18 @@ class EncoderLossWeights:
     rgb: float = 1.0                    # L1, G(encoded ws) from the input view vs. the input image
     perceptual: float = 0.5             # perceptual_distance of the same pair
     mask: float = 0.5                   # cross-entropy of the reconstructed semantics vs. the input mask
+    mask_dice: float = 0.0              # soft Dice of the same pair: every class counts, not every pixel
     latent_consistency: float = 1.0     # same latents across the k views
     feature_consistency: float = 0.5    # k reconstructions seen from one common view look alike
     can_latent: float = 1.0             # E_can: w-space L2 on all 18 ws
     can_rgb: float = 1.0                # E_can: reconstruction from the canonical view
     can_perceptual: float = 0.5
     can_mask: float = 0.5
+    can_mask_dice: float = 0.0
     real_rgb: float = 1.0               # dataset images: reconstruction through G
     real_perceptual: float = 0.5
     real_mask: float = 0.5
+    real_mask_dice: float = 0.0
     real_latent: float = 1.0            # dataset images with --latents: w-space L2 to the head's fitted code
     real_pose: float = 1.0              # and L2 on (yaw, pitch) from the image's camera label
 
@@ -252,7 +256,7 @@ class EncoderTrainer:
             return self.G.synthesis(ws, c, neural_resolution=r or self.cfg.neural_resolution, noise_mode="const",
                                     planes=planes)
 
-    def _recon_terms(self, out, image, mask, w_rgb, w_perc, w_mask, prefix):
+    def _recon_terms(self, out, image, mask, w_rgb, w_perc, w_mask, w_dice, prefix):
         terms = {}
         if w_rgb:
             terms[prefix + "rgb"] = w_rgb * (out["image"] - image).abs().mean()
@@ -260,6 +264,8 @@ class EncoderTrainer:
             terms[prefix + "perceptual"] = w_perc * perceptual_distance(out["image"], image).mean()
         if w_mask:
             terms[prefix + "mask"] = w_mask * F.cross_entropy(out["semantic"], mask)
+        if w_dice:
+            terms[prefix + "mask_dice"] = w_dice * soft_dice_loss(out["semantic"], mask)
         return terms
 
     def make_batch(self, step: int) -> dict:
@@ -310,7 +316,8 @@ class EncoderTrainer:
             c_rec = labels_from_yaw_pitch(pose) if cfg.recon_pose == "predicted" else batch["c"]
             planes = G.planes(ws_hat)
             rec = self._render(ws_hat, c_rec, r_rec, grad=True, planes=planes)
-            terms.update(self._recon_terms(rec, batch["image"], batch["mask"], w.rgb, w.perceptual, w.mask, ""))
+            terms.update(self._recon_terms(rec, batch["image"], batch["mask"], w.rgb, w.perceptual, w.mask,
+                                            w.mask_dice, ""))
             if k > 1 and w.feature_consistency:
                 # Views 1..k-1 re-rendered from view 0's camera, compared with view 0's reconstruction.
                 c0 = c_rec[:B].repeat(k - 1, 1)
@@ -324,7 +331,7 @@ class EncoderTrainer:
             if with_recon and (w.can_rgb or w.can_perceptual or w.can_mask):
                 rec = self._render(ws_can, self.frontal.expand(B, -1), r_rec, grad=True)
                 terms.update(self._recon_terms(rec, batch["image_can"], batch["mask_can"],
-                                               w.can_rgb, w.can_perceptual, w.can_mask, "can_"))
+                                               w.can_rgb, w.can_perceptual, w.can_mask, w.can_mask_dice, "can_"))
         if "real" in batch and (with_recon or self.head_ws is not None):
             real = batch["real"]
             tex, pose_real = enc.texture_offsets(real["image"])
@@ -344,7 +351,8 @@ class EncoderTrainer:
             if image.shape[-1] != R:
                 image = F.interpolate(image, size=(R, R), mode="area")
                 mask = F.interpolate(mask[:, None].float(), size=(R, R), mode="nearest")[:, 0].long()
-            terms.update(self._recon_terms(rec, image, mask, w.real_rgb, w.real_perceptual, w.real_mask, "real_"))
+            terms.update(self._recon_terms(rec, image, mask, w.real_rgb, w.real_perceptual, w.real_mask,
+                                            w.real_mask_dice, "real_"))
         return terms
 
     def train_step(self) -> dict[str, float]:
@@ -369,32 +377,6 @@ class EncoderTrainer:
 
 
 # --------------------------------------------------------------------------- CLI
-def apply_overrides(cfg, overrides):
-    """--set key=value (JSON values); `weights.NAME=value` sets a loss weight."""
-    changes, weights = {}, {}
-    names = {f.name for f in dataclasses.fields(cfg)}
-    for item in overrides or []:
-        key, _, raw = item.partition("=")
-        try:
-            val = json.loads(raw)
-        except json.JSONDecodeError:
-            val = raw
-        if isinstance(val, list):
-            val = tuple(val)
-        if key.startswith("weights.") and hasattr(cfg, "weights"):
-            sub = key.split(".", 1)[1]
-            if sub not in {f.name for f in dataclasses.fields(cfg.weights)}:
-                raise ValueError(f"unknown loss weight {sub!r}")
-            weights[sub] = float(val)
-        elif key in names:
-            changes[key] = val
-        else:
-            raise ValueError(f"unknown training setting {key!r}; known: {', '.join(sorted(names))}")
-    if weights:
-        changes["weights"] = dataclasses.replace(cfg.weights, **weights)
-    return dataclasses.replace(cfg, **changes)
-
-
 def run(args) -> int:
     cfg = apply_overrides(get_encoder_train_config(args.preset), args.set)
     if args.steps is not None:

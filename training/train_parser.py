@@ -28,7 +28,8 @@ from ide3d_backend.semantics import FLIP_PERMUTATION
 
 from .snapshot import latest_snapshot, load_snapshot, save_snapshot
 from .loop import run_steps
-from .train_encoders import (_repeat_planes, angles_to_labels, apply_overrides, load_real_data,
+from .config import apply_overrides
+from .train_encoders import (_repeat_planes, angles_to_labels, load_real_data,
                              sample_ws, step_rng)
 
 
