@@ -105,6 +105,7 @@ def main():
     ap.add_argument("--mesh-resolution", type=int, default=128)
     ap.add_argument("--ceiling-heads", type=int, default=0, help="heads for the W+ optimisation diagnostic")
     ap.add_argument("--ceiling-steps", type=int, default=100)
+    ap.add_argument("--name", default="quality", help="results file: bench/results/NAME.json (compare candidates)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     from ide3d_backend import load_generator
@@ -116,7 +117,8 @@ def main():
     res = G.cfg.superres.output_resolution
     ev = Evaluator(G, enc, res)
     t0 = time.time()
-    result: dict = {"generator": str(args.generator or "shipped default"), "heads": args.heads}
+    result: dict = {"generator": str(args.generator or "shipped default"),
+                    "encoders": str(args.encoders or "shipped default"), "heads": args.heads}
     heads = [sample_head(HELDOUT_SEED_BASE + i) for i in range(args.heads)]
     rng = np.random.default_rng(7)
     with torch.no_grad():
@@ -193,7 +195,7 @@ def main():
         result["chamfer_mean"] = float(np.mean(chamfers)) if chamfers else None
         result["chamfer_units"] = "model units (head ~0.45 tall); mean of both directions, mesh res %d" % args.mesh_resolution
     result["seconds"] = time.time() - t0
-    common.write("quality", result)
+    common.write(args.name, result)
     print(f"PSNR {result['encoder_reconstruction']['psnr_db']:.2f} dB, mIoU {result['encoder_reconstruction']['mask_miou']:.3f}, "
           f"Chamfer {result['chamfer_mean']}, fractions ok {result['class_fractions_within_50pct']}")
 

@@ -126,6 +126,25 @@ def test_adversarial_phase_runs_all_terms(tiny_data, tmp_path):
     assert logs["r1_rgb"] > 0 and logs["r1_semantic"] > 0 and logs["density_reg"] > 0
 
 
+def test_discriminator_warmup_freezes_the_generator_only(tiny_data, tmp_path):
+    cfg = small_config(recon_steps=1, d_warmup_steps=2).replace(neural_schedule=((0.0, 16),))
+    tr = make_trainer(tiny_data, tmp_path / "run", cfg)
+
+    def params(m):
+        return [p.detach().clone() for p in m.parameters()]
+
+    tr.train_step()  # recon step: G moves
+    g0, d0 = params(tr.G), params(tr.D)
+    for _ in range(2):  # adversarial steps 1 and 2 are the warm-up
+        logs = tr.train_step()
+        assert logs["d_warmup"] == 1.0 and "g_adv" not in logs
+    assert all(torch.equal(a, b) for a, b in zip(g0, params(tr.G)))
+    assert not all(torch.equal(a, b) for a, b in zip(d0, params(tr.D)))
+    logs = tr.train_step()  # warm-up over: G trains against D
+    assert "g_adv" in logs and "d_warmup" not in logs
+    assert not all(torch.equal(a, b) for a, b in zip(g0, params(tr.G)))
+
+
 def test_r1_and_density_reg_carry_gradients():
     G = build_generator("tiny", device="cpu")
     D = DualDiscriminator(64, channel_base=512, channel_max=64)

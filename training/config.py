@@ -58,6 +58,9 @@ class GeneratorTrainConfig:
     recon_lr_g: float = 0.002
     recon_lr_latent: float = 0.01
     recon: ReconLossWeights = field(default_factory=ReconLossWeights)
+    # Adversarial steps at the start of the adversarial phase that train D only (G frozen):
+    # a fresh D's first gradients otherwise hit a reconstruction-trained G hard.
+    d_warmup_steps: int = 0
     # Operations
     snapshot_every: int = 500
     sample_every: int = 500

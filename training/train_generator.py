@@ -257,19 +257,9 @@ class GeneratorTrainer:
         all_reduce_gradients(params, self.ctx)
         opt.step()
 
-    # ----------------------------------------------------------------- steps
-    def train_step(self) -> dict[str, float]:
-        cfg, step = self.cfg, self.step
-        phase = self.phase()
-        self._set_lr(phase)
-        rng = np.random.default_rng([cfg.seed, step, self.ctx.rank])
-        gen = _step_generator(cfg.seed, step, self.ctx.rank, 0)
-        torch.manual_seed(int(gen.initial_seed() % (2 ** 31)))  # noise inputs
-        B = self.per_rank_batch
-        logs: dict[str, float] = {}
-        reg_density = cfg.density_reg > 0 and step % cfg.density_reg_interval == 0
-
-        # ---- generator (and latents)
+    def _generator_step(self, phase: str, rng: np.random.Generator, gen: torch.Generator, B: int,
+                        reg_density: bool) -> dict[str, float]:
+        cfg, logs = self.cfg, {}
         self.G.requires_grad_(True)
         self.D.requires_grad_(False)
         self.opt_g.zero_grad(set_to_none=True)
@@ -302,6 +292,26 @@ class GeneratorTrainer:
             self.opt_latent.step()
         logs.update({k: float(v.detach()) for k, v in terms.items()})
         logs["g_loss"] = float(loss.detach())
+        return logs
+
+    # ----------------------------------------------------------------- steps
+    def train_step(self) -> dict[str, float]:
+        cfg, step = self.cfg, self.step
+        phase = self.phase()
+        self._set_lr(phase)
+        rng = np.random.default_rng([cfg.seed, step, self.ctx.rank])
+        gen = _step_generator(cfg.seed, step, self.ctx.rank, 0)
+        torch.manual_seed(int(gen.initial_seed() % (2 ** 31)))  # noise inputs
+        B = self.per_rank_batch
+        logs: dict[str, float] = {}
+        reg_density = cfg.density_reg > 0 and step % cfg.density_reg_interval == 0
+
+        # ---- generator (and latents); skipped while the discriminator warms up
+        d_warmup = phase == "adversarial" and step - cfg.recon_steps < cfg.d_warmup_steps
+        if not d_warmup:
+            logs.update(self._generator_step(phase, rng, gen, B, reg_density))
+        else:
+            logs["d_warmup"] = 1.0
 
         # ---- discriminator
         if phase == "adversarial":
