@@ -176,3 +176,35 @@ def test_encoder_training_can_start_from_earlier_encoders(G, tmp_path):
     save_encoders(build_encoders("paper", seed=0), tmp_path / "paper.safetensors")
     with pytest.raises(ValueError, match="--preset paper"):
         EncoderTrainer(G, tmp_path / "run3", _enc_cfg(), init_checkpoint=tmp_path / "paper.safetensors")
+
+
+def test_metrics_lines_average_every_term_over_the_steps_that_computed_it(tmp_path):
+    # Terms computed every other step (the encoders' reconstruction losses with
+    # recon_every=2) must reach the log even when every logged step skips them.
+    from types import SimpleNamespace
+
+    from training.loop import run_steps
+
+    class Counting:
+        cfg = SimpleNamespace(log_every=4, snapshot_every=0)
+        metrics_path = tmp_path / "metrics.jsonl"
+        step = 0
+        saved = 0
+
+        def train_step(self):
+            logs = {"loss": float(self.step)}
+            if self.step % 2 == 0:
+                logs["rgb"] = 10.0 + self.step
+            self.step += 1
+            return logs
+
+        def save(self):
+            self.saved += 1
+
+    tr = Counting()
+    last = run_steps(tr, 8, progress=False, desc="t", shown="loss")
+    lines = [json.loads(l) for l in tr.metrics_path.read_text().splitlines()]
+    assert [l["step"] for l in lines] == [4, 8]
+    assert lines[0]["loss"] == pytest.approx((0 + 1 + 2 + 3) / 4) and lines[0]["rgb"] == pytest.approx(11.0)
+    assert lines[1]["loss"] == pytest.approx((4 + 5 + 6 + 7) / 4) and lines[1]["rgb"] == pytest.approx(15.0)
+    assert last == {"loss": 7.0} and tr.saved == 1

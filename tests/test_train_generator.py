@@ -29,7 +29,7 @@ def tiny_data(tmp_path_factory):
 
 def small_config(**kw):
     # 64^2 output keeps a step well under a second; the structure is the tiny preset's.
-    base = dict(batch=2, recon_steps=4, d_channel_base=512, d_channel_max=64, snapshot_every=0, sample_every=0, log_every=1, r1_interval=2,
+    base = dict(batch=2, recon_steps=4, d_warmup_steps=0, d_channel_base=512, d_channel_max=64, snapshot_every=0, sample_every=0, log_every=1, r1_interval=2,
                 density_reg_interval=2, style_mixing_prob=0.5, conditioning="swap")
     base.update(kw)
     return tiny_train_config().replace(**base)
@@ -224,7 +224,8 @@ from training.train_generator import GeneratorTrainer
 torch.set_num_threads(1)
 ctx = init_distributed('cpu')
 cfg = tiny_train_config().replace(batch=4, recon_steps=2, snapshot_every=0, sample_every=0, log_every=1,
-                                  r1_interval=2, neural_schedule=((0.0, 16),), d_channel_base=512, d_channel_max=64)
+                                  r1_interval=2, neural_schedule=((0.0, 16),), d_channel_base=512, d_channel_max=64,
+                                  d_warmup_steps=0)
 tr = GeneratorTrainer({str(tiny_data)!r}, {str(tmp_path / 'run')!r} + str(ctx.rank), cfg, ctx)
 tr.train(4, progress=False)
 flat = torch.cat([p.detach().flatten() for p in tr.G.parameters()] + [p.detach().flatten() for p in tr.D.parameters()])

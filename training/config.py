@@ -95,6 +95,7 @@ def tiny_train_config() -> GeneratorTrainConfig:
         neural_schedule=((0.0, 32),),
         total_kimg=40.0,
         recon_steps=3000,        # supervised multi-view reconstruction first (README)
+        d_warmup_steps=200,      # a fresh D against the recon-trained G: train D alone first (default_model.md)
         snapshot_every=100,
         sample_every=200,
         log_every=10,

@@ -312,7 +312,7 @@ class EncoderTrainer:
         if k > 1 and w.latent_consistency:
             per_view = ws_hat.view(k, B, *ws_hat.shape[1:])
             terms["latent_consistency"] = w.latent_consistency * (per_view - per_view.mean(0)).square().mean()
-        if with_recon and (w.rgb or w.perceptual or w.mask or w.feature_consistency):
+        if with_recon and (w.rgb or w.perceptual or w.mask or w.mask_dice or w.feature_consistency):
             c_rec = labels_from_yaw_pitch(pose) if cfg.recon_pose == "predicted" else batch["c"]
             planes = G.planes(ws_hat)
             rec = self._render(ws_hat, c_rec, r_rec, grad=True, planes=planes)
@@ -328,7 +328,7 @@ class EncoderTrainer:
         if cfg.canonical and "image_can" in batch:
             ws_can = w_avg + enc.canonical_offsets(batch["image_can"], batch["mask_can"])
             terms["can_latent"] = w.can_latent * _mse(ws_can, batch["ws"])
-            if with_recon and (w.can_rgb or w.can_perceptual or w.can_mask):
+            if with_recon and (w.can_rgb or w.can_perceptual or w.can_mask or w.can_mask_dice):
                 rec = self._render(ws_can, self.frontal.expand(B, -1), r_rec, grad=True)
                 terms.update(self._recon_terms(rec, batch["image_can"], batch["mask_can"],
                                                w.can_rgb, w.can_perceptual, w.can_mask, w.can_mask_dice, "can_"))

@@ -35,7 +35,7 @@ from ide3d_backend.perceptual import gaussian_blur
 from . import losses
 from .config import GeneratorTrainConfig
 from .distributed import DistContext, all_reduce_gradients, broadcast_module
-from .loop import log_line
+from .loop import IntervalMeans, log_line
 from .snapshot import latest_snapshot, load_snapshot, save_snapshot
 
 
@@ -381,15 +381,18 @@ class GeneratorTrainer:
         bar = tqdm(total=steps, initial=self.step, disable=not (progress and self.ctx.is_main),
                    dynamic_ncols=True, desc="train G")
         logs, t_last, img_last = {}, time.time(), self.nimg
+        means = IntervalMeans()
         while self.step < steps:
             logs = self.train_step()
+            means.add(logs)
             bar.update(1)
             if self.step % self.cfg.log_every == 0 or self.step == steps:
                 now = time.time()
-                self.log(logs, now - t_last, self.nimg - img_last)
+                record = means.flush()
+                self.log(record, now - t_last, self.nimg - img_last)
                 ips = (self.nimg - img_last) / max(now - t_last, 1e-9)
-                bar.set_postfix_str(f"{self.phase(self.step - 1)} {ips:.1f} img/s g={logs.get('g_loss', 0):.3f}"
-                                    + (f" d={logs['d_loss']:.3f}" if "d_loss" in logs else ""))
+                bar.set_postfix_str(f"{self.phase(self.step - 1)} {ips:.1f} img/s g={record.get('g_loss', 0):.3f}"
+                                    + (f" d={record['d_loss']:.3f}" if "d_loss" in record else ""))
                 t_last, img_last = now, self.nimg
             if self.ctx.is_main and self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
                 self.sample_grid(self.run_dir / "samples" / f"step-{self.step:08d}.png")
