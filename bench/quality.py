@@ -179,6 +179,8 @@ def main():
                     table[float(y)][name].append((psnr(rgb, test["rgb"]), miou(mask, test["mask"])))
         result["encoder_reconstruction"] = {"psnr_db": float(np.mean(recon_psnr)), "mask_miou": float(np.mean(recon_miou)),
                                             "bars": {"psnr_db": 20.0, "mask_miou": 0.6}}
+        result["encoder_reconstruction"]["per_head"] = {"psnr_db": [float(v) for v in recon_psnr],
+                                                        "mask_miou": [float(v) for v in recon_miou]}
         result["encoder_reconstruction"]["per_class_iou_pooled"] = {
             semantics.CLASS_NAMES[c]: float(inter[c] / union[c]) for c in range(semantics.NUM_CLASSES) if union[c] > 0}
         if ceiling:

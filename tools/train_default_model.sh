@@ -5,15 +5,14 @@
 # longer (or shorter) run is one variable away; the values used for the shipped
 # weights and their wall times are in docs/default_model.md.
 #
-# Three stages, as the shipped model was trained over three working sessions:
-#   stage 1  generator recon phase from scratch (G1_STEPS), then encoders E1 against it;
-#   stage 2  generator --init from stage 1 with the per-head codes fitted through E1,
-#            recon steps up to G2_RECON (the adversarial phase was tried and set aside,
-#            docs/default_model.md says why), then encoders E2 fine-tuned from E1 with
-#            the run's per-head codes as latent targets for the dataset images;
-#   stage 3  the same generator run continued to G3_STEPS with a soft-Dice term on the
-#            semantic mask (small classes: brows, lips, eyes), then encoders fine-tuned
-#            from E2 with Dice terms on their reconstructed masks; and the face parser.
+# Two generator stages, as the shipped model was trained over two working sessions:
+#   stage 1  recon phase from scratch (G1_STEPS), then encoders E1 against it;
+#   stage 2  --init from stage 1 with the per-head codes fitted through E1, recon steps
+#            up to G2_RECON, then the adversarial phase up to G2_STEPS (G2_STEPS =
+#            G2_RECON for the shipped weights: the adversarial phase was tried and set
+#            aside, docs/default_model.md says why);
+#   then the encoders against the final generator, fine-tuned from E1, with the run's
+#   per-head codes as latent targets for the dataset images, and the face parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IDE3D=${IDE3D:-.venv/bin/ide3d}
@@ -21,9 +20,8 @@ PY=${PY:-.venv/bin/python}
 G1_STEPS=${G1_STEPS:-1600}
 E1_STEPS=${E1_STEPS:-700}
 G2_RECON=${G2_RECON:-700}
-E2_STEPS=${E2_STEPS:-1100}
-G3_STEPS=${G3_STEPS:-1300}
-E3_STEPS=${E3_STEPS:-800}
+G2_STEPS=${G2_STEPS:-700}
+E_STEPS=${E_STEPS:-1100}
 P_STEPS=${P_STEPS:-600}
 THREADS=${THREADS:-2}
 W=ide3d_backend/weights
@@ -40,29 +38,15 @@ $IDE3D train encoders --generator runs/generator-1/export.safetensors --data $DA
   --out runs/encoders-1 --preset tiny --steps "$E1_STEPS" --resume --threads "$THREADS"
 $PY tools/halve_checkpoint.py runs/encoders-1/encoders.safetensors runs/encoders-1/export.safetensors
 
-# Stage 2. (Skipped once stage 3 has moved the run on: E2's inputs are kept as files.)
-if [ ! -f runs/encoders-2/export.safetensors ]; then
-  $IDE3D train generator --data $DATA --out runs/generator --preset tiny --phase both \
-    --init runs/generator-1/export.safetensors --encoders runs/encoders-1/export.safetensors \
-    --set recon_steps="$G2_RECON" --steps "$G2_RECON" --resume --threads "$THREADS"
-  $IDE3D train export runs/generator --out runs/generator/stage2.safetensors --half
-  cp runs/generator/latents.safetensors runs/generator/stage2-latents.safetensors
-  $IDE3D train encoders --generator runs/generator/stage2.safetensors --data $DATA \
-    --latents runs/generator/stage2-latents.safetensors --set real_batch=4 \
-    --init runs/encoders-1/export.safetensors \
-    --out runs/encoders-2 --preset tiny --steps "$E2_STEPS" --resume --threads "$THREADS"
-  $PY tools/halve_checkpoint.py runs/encoders-2/encoders.safetensors runs/encoders-2/export.safetensors
-fi
-
-# Stage 3: the stage-2 run continued (its per-head codes and optimiser state carry over).
+# Stage 2.
 $IDE3D train generator --data $DATA --out runs/generator --preset tiny --phase both \
-  --set recon_steps="$G3_STEPS" --set recon.semantic_dice=1 --steps "$G3_STEPS" --resume --threads "$THREADS"
+  --init runs/generator-1/export.safetensors --encoders runs/encoders-1/export.safetensors \
+  --set recon_steps="$G2_RECON" --steps "$G2_STEPS" --resume --threads "$THREADS"
 $IDE3D train export runs/generator --out $W/generator.safetensors --half
 
 $IDE3D train encoders --generator $W/generator.safetensors --data $DATA \
-  --latents runs/generator/latents.safetensors --set real_batch=4 --init runs/encoders-2/export.safetensors \
-  --set weights.mask_dice=1 --set weights.can_mask_dice=1 --set weights.real_mask_dice=1 \
-  --out runs/encoders --preset tiny --steps "$E3_STEPS" --resume --threads "$THREADS"
+  --latents runs/generator/latents.safetensors --set real_batch=4 --init runs/encoders-1/export.safetensors \
+  --out runs/encoders --preset tiny --steps "$E_STEPS" --resume --threads "$THREADS"
 $PY tools/halve_checkpoint.py runs/encoders/encoders.safetensors $W/encoders.safetensors
 
 $IDE3D train parser --data $DATA \

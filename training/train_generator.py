@@ -341,7 +341,7 @@ class GeneratorTrainer:
                 r1_sem = losses.r1_penalty(real_logits[1], real_sem).mean()
                 reg = (cfg.r1_gamma_rgb / 2 * r1_rgb + cfg.r1_gamma_semantic / 2 * r1_sem) * cfg.r1_interval
                 d_loss = d_loss + reg
-                logs["r1_rgb"], logs["r1_semantic"] = float(r1_rgb), float(r1_sem)
+                logs["r1_rgb"], logs["r1_semantic"] = float(r1_rgb.detach()), float(r1_sem.detach())
             d_loss.backward()
             self._optimizer_step(self.opt_d, list(self.D.parameters()))
 

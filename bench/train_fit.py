@@ -1,0 +1,75 @@
+"""How well the generator renders the heads it was trained on: the upper bound of
+what any encoder can reach through it.
+
+A generator run gives every training head a code z (RUN/latents.safetensors).
+This renders `--images` random dataset images from their head's code at their own
+camera and scores the semantic mask against the ground truth: mIoU per image
+(classes in either mask, as bench/quality.py) and IoU per class pooled over the
+images. Low IoU for a class here is the generator's doing, not the encoders'.
+Writes bench/results/NAME.json (default train_fit).
+
+Usage: python bench/train_fit.py --latents runs/generator/latents.safetensors
+       [--generator G.safetensors] [--data data/synth_train] [--images 48]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import common  # noqa: E402
+from quality import intersections_unions, miou  # noqa: E402
+
+from ide3d_backend import camera, semantics  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--generator", default=None, help="default: the shipped generator")
+    ap.add_argument("--latents", required=True, help="RUN/latents.safetensors of the run that trained it")
+    ap.add_argument("--data", default="data/synth_train", help="the dataset of that run")
+    ap.add_argument("--images", type=int, default=48)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--name", default="train_fit")
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    from ide3d_backend import load_generator
+    from training.latent_init import load_latents
+    from training.train_generator import InMemoryDataset
+    t0 = time.time()
+    G = load_generator(args.generator, device="cpu")
+    data = InMemoryDataset(Path(args.data), G.cfg.superres.output_resolution)
+    z = load_latents(args.latents, data)
+    idx = np.random.default_rng(args.seed).choice(len(data), min(args.images, len(data)), replace=False)
+    batch = data.batch(idx, None)
+    frontal = torch.from_numpy(camera.frontal_label())
+    scores = []
+    inter = np.zeros(semantics.NUM_CLASSES)
+    union = np.zeros(semantics.NUM_CLASSES)
+    with torch.no_grad():
+        for s in range(0, len(idx), args.batch):
+            codes = z[batch["group"][s:s + args.batch]]
+            ws = G.mapping(codes, frontal.expand(len(codes), -1))  # the trainer maps with the frontal pose
+            out = G.synthesis(ws, batch["label"][s:s + args.batch], noise_mode="const")
+            for pred, gt in zip(out["semantic"].argmax(1).numpy(), batch["mask"][s:s + args.batch].numpy()):
+                scores.append(miou(pred, gt))
+                i_c, u_c = intersections_unions(pred, gt)
+                inter += i_c
+                union += u_c
+    result = {"generator": str(args.generator or "shipped default"), "latents": str(args.latents),
+              "images": len(idx), "mask_miou": float(np.mean(scores)),
+              "per_class_iou_pooled": {semantics.CLASS_NAMES[c]: float(inter[c] / union[c])
+                                       for c in range(semantics.NUM_CLASSES) if union[c] > 0},
+              "seconds": time.time() - t0}
+    common.write(args.name, result)
+    print(f"training-head fit: mask mIoU {result['mask_miou']:.3f} over {len(idx)} images")
+
+
+if __name__ == "__main__":
+    main()
