@@ -50,11 +50,35 @@ def intersections_unions(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, 
     return inter, pair.sum(0) + pair.sum(1) - inter
 
 
-def miou(pred: np.ndarray, gt: np.ndarray) -> float:
+def miou_from_counts(inter: np.ndarray, union: np.ndarray) -> float:
     """Mean IoU over the classes present in either mask."""
-    inter, union = intersections_unions(pred, gt)
     present = union > 0
     return float(np.mean(inter[present] / union[present]))
+
+
+def miou(pred: np.ndarray, gt: np.ndarray) -> float:
+    return miou_from_counts(*intersections_unions(pred, gt))
+
+
+class MaskScores:
+    """Accumulates masks' scores: per-image mIoU (classes in either mask) and, over
+    all images added, the pooled IoU of every class (where the mIoU is lost)."""
+
+    def __init__(self):
+        self.per_image: list[float] = []
+        self.inter = np.zeros(semantics.NUM_CLASSES)
+        self.union = np.zeros(semantics.NUM_CLASSES)
+
+    def add(self, pred: np.ndarray, gt: np.ndarray) -> float:
+        inter, union = intersections_unions(pred, gt)
+        self.per_image.append(miou_from_counts(inter, union))
+        self.inter += inter
+        self.union += union
+        return self.per_image[-1]
+
+    def pooled_class_iou(self) -> dict[str, float]:
+        return {semantics.CLASS_NAMES[c]: float(self.inter[c] / self.union[c])
+                for c in range(semantics.NUM_CLASSES) if self.union[c] > 0}
 
 
 def class_fractions(masks: list[np.ndarray]) -> dict[str, float]:
@@ -139,9 +163,9 @@ def main():
         result["class_fractions_within_50pct"] = all(0.5 <= v["ratio"] <= 1.5 for v in result["class_fractions"].values())
 
         # 2. encoder-only reconstruction at the input view; 3. Fig. 4 table; 4. Chamfer
-        recon_psnr, recon_miou, chamfers = [], [], []
-        inter = np.zeros(semantics.NUM_CLASSES)
-        union = np.zeros(semantics.NUM_CLASSES)
+        recon_psnr, chamfers = [], []
+        recon_masks = MaskScores()
+        recon_miou = recon_masks.per_image
         ceiling = []
         table = {float(y): {"E_input": [], "E_canonical_input": [], "E_can": []} for y in YAW_BINS}
         for i, head in enumerate(heads):
@@ -150,10 +174,7 @@ def main():
             ws, yaw_p, pitch_p = ev.encode(gt["rgb"], gt["mask"])
             rgb, mask = ev.render(ws, yaw_p, pitch_p)
             recon_psnr.append(psnr(rgb, gt["rgb"]))
-            recon_miou.append(miou(mask, gt["mask"]))
-            i_c, u_c = intersections_unions(mask, gt["mask"])
-            inter += i_c
-            union += u_c
+            recon_masks.add(mask, gt["mask"])
             if i < args.ceiling_heads:
                 ceiling.append(optimised(G, ws, yaw_p, pitch_p, gt, args.ceiling_steps, ev))
             if i < min(args.heads, 8):
@@ -181,8 +202,7 @@ def main():
                                             "bars": {"psnr_db": 20.0, "mask_miou": 0.6}}
         result["encoder_reconstruction"]["per_head"] = {"psnr_db": [float(v) for v in recon_psnr],
                                                         "mask_miou": [float(v) for v in recon_miou]}
-        result["encoder_reconstruction"]["per_class_iou_pooled"] = {
-            semantics.CLASS_NAMES[c]: float(inter[c] / union[c]) for c in range(semantics.NUM_CLASSES) if union[c] > 0}
+        result["encoder_reconstruction"]["per_class_iou_pooled"] = recon_masks.pooled_class_iou()
         if ceiling:
             result["optimisation_ceiling"] = {
                 "heads": len(ceiling), "steps": args.ceiling_steps,

@@ -23,9 +23,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from quality import intersections_unions, miou  # noqa: E402
+from quality import MaskScores  # noqa: E402
 
-from ide3d_backend import camera, semantics  # noqa: E402
+from ide3d_backend import camera  # noqa: E402
 
 
 def main():
@@ -49,23 +49,17 @@ def main():
     idx = np.random.default_rng(args.seed).choice(len(data), min(args.images, len(data)), replace=False)
     batch = data.batch(idx, None)
     frontal = torch.from_numpy(camera.frontal_label())
-    scores = []
-    inter = np.zeros(semantics.NUM_CLASSES)
-    union = np.zeros(semantics.NUM_CLASSES)
+    scores = MaskScores()
     with torch.no_grad():
         for s in range(0, len(idx), args.batch):
             codes = z[batch["group"][s:s + args.batch]]
             ws = G.mapping(codes, frontal.expand(len(codes), -1))  # the trainer maps with the frontal pose
             out = G.synthesis(ws, batch["label"][s:s + args.batch], noise_mode="const")
             for pred, gt in zip(out["semantic"].argmax(1).numpy(), batch["mask"][s:s + args.batch].numpy()):
-                scores.append(miou(pred, gt))
-                i_c, u_c = intersections_unions(pred, gt)
-                inter += i_c
-                union += u_c
+                scores.add(pred, gt)
     result = {"generator": str(args.generator or "shipped default"), "latents": str(args.latents),
-              "images": len(idx), "mask_miou": float(np.mean(scores)),
-              "per_class_iou_pooled": {semantics.CLASS_NAMES[c]: float(inter[c] / union[c])
-                                       for c in range(semantics.NUM_CLASSES) if union[c] > 0},
+              "images": len(idx), "mask_miou": float(np.mean(scores.per_image)),
+              "per_class_iou_pooled": scores.pooled_class_iou(),
               "seconds": time.time() - t0}
     common.write(args.name, result)
     print(f"training-head fit: mask mIoU {result['mask_miou']:.3f} over {len(idx)} images")

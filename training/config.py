@@ -118,6 +118,7 @@ def apply_overrides(cfg, overrides: list[str] | None):
     `weights.mask=0.5`."""
     import json
     changes: dict = {}
+    names = {f.name for f in dataclasses.fields(cfg)}
     for item in overrides or []:
         key, sep, raw = item.partition("=")
         if not sep:
@@ -129,7 +130,6 @@ def apply_overrides(cfg, overrides: list[str] | None):
         if isinstance(val, list):
             val = tuple(tuple(v) if isinstance(v, list) else v for v in val)
         head, _, sub = key.partition(".")
-        names = {f.name for f in dataclasses.fields(cfg)}
         if head not in names:
             raise ValueError(f"unknown training setting {head!r}; known: {', '.join(sorted(names))}")
         if sub:
