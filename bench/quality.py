@@ -8,7 +8,8 @@ Measures the bars of the training issue and writes bench/results/quality.json:
    PSNR / mIoU of a random test view, for E (input at yaw), E (canonical input)
    and E_can (canonical input);
 4. geometry: Chamfer distance between the mesh of the encoder reconstruction and
-   the ground-truth SynthHeads mesh.
+   the ground-truth SynthHeads mesh, over the whole volume and over the part
+   inside the frontal portrait frame (no training view sees below it).
 Diagnostics beside the bars: per-class IoU of the encoder reconstructions (pooled
 over heads), and with --ceiling-heads N a W+ optimisation from the encoders'
 latents (no generator tuning) on the first N heads, which tells how much of the
@@ -29,56 +30,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
+from metrics import MaskScores, chamfer_distance, chamfer_in_frame, miou, psnr  # noqa: E402
 
 from ide3d_backend import camera, semantics  # noqa: E402
 
 CLASS_GROUPS = {"background": [0], "skin": [1], "hair": [13], "nose": [2], "eyes": [4, 5], "lips": [11, 12]}
 HELDOUT_SEED_BASE = 1_000_000
 YAW_BINS = np.linspace(-1.1, 1.1, 7)  # +-63 degrees, as the paper's Fig. 4
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
-
-
-def intersections_unions(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pixel counts of intersection and union per class, [NUM_CLASSES] each."""
-    k = semantics.NUM_CLASSES
-    pair = np.bincount(pred.astype(np.int64).ravel() * k + gt.astype(np.int64).ravel(), minlength=k * k).reshape(k, k)
-    inter = np.diag(pair)
-    return inter, pair.sum(0) + pair.sum(1) - inter
-
-
-def miou_from_counts(inter: np.ndarray, union: np.ndarray) -> float:
-    """Mean IoU over the classes present in either mask."""
-    present = union > 0
-    return float(np.mean(inter[present] / union[present]))
-
-
-def miou(pred: np.ndarray, gt: np.ndarray) -> float:
-    return miou_from_counts(*intersections_unions(pred, gt))
-
-
-class MaskScores:
-    """Accumulates masks' scores: per-image mIoU (classes in either mask) and, over
-    all images added, the pooled IoU of every class (where the mIoU is lost)."""
-
-    def __init__(self):
-        self.per_image: list[float] = []
-        self.inter = np.zeros(semantics.NUM_CLASSES)
-        self.union = np.zeros(semantics.NUM_CLASSES)
-
-    def add(self, pred: np.ndarray, gt: np.ndarray) -> float:
-        inter, union = intersections_unions(pred, gt)
-        self.per_image.append(miou_from_counts(inter, union))
-        self.inter += inter
-        self.union += union
-        return self.per_image[-1]
-
-    def pooled_class_iou(self) -> dict[str, float]:
-        return {semantics.CLASS_NAMES[c]: float(self.inter[c] / self.union[c])
-                for c in range(semantics.NUM_CLASSES) if self.union[c] > 0}
 
 
 def class_fractions(masks: list[np.ndarray]) -> dict[str, float]:
@@ -163,7 +121,7 @@ def main():
         result["class_fractions_within_50pct"] = all(0.5 <= v["ratio"] <= 1.5 for v in result["class_fractions"].values())
 
         # 2. encoder-only reconstruction at the input view; 3. Fig. 4 table; 4. Chamfer
-        recon_psnr, chamfers = [], []
+        recon_psnr, chamfers, chamfers_frame = [], [], []
         recon_masks = MaskScores()
         recon_miou = recon_masks.per_image
         ceiling = []
@@ -180,10 +138,8 @@ def main():
             if i < min(args.heads, 8):
                 m = extract_head_mesh(G, ws, resolution=args.mesh_resolution)
                 gv, _, _ = ground_truth_mesh(head, resolution=args.mesh_resolution)
-                from scipy.spatial import cKDTree
-                d1 = cKDTree(gv).query(m.vertices)[0]
-                d2 = cKDTree(m.vertices).query(gv)[0]
-                chamfers.append(float(d1.mean() + d2.mean()) / 2)
+                chamfers.append(chamfer_distance(m.vertices, gv))
+                chamfers_frame.append(chamfer_in_frame(m.vertices, gv))
             # Fig. 4: one random test view per head, inputs at every yaw bin
             test_yaw, test_pitch = float(rng.uniform(-0.8, 0.8)), float(rng.normal(0, 0.1))
             test = render_head(head, camera.label_from_angles(test_yaw, test_pitch), res)
@@ -215,11 +171,13 @@ def main():
             f"{y:+.2f}": {name: {"psnr_db": float(np.mean([s[0] for s in v])), "mask_miou": float(np.mean([s[1] for s in v]))}
                           for name, v in row.items()} for y, row in table.items()}
         result["chamfer_mean"] = float(np.mean(chamfers)) if chamfers else None
+        result["chamfer_in_frame_mean"] = float(np.mean(chamfers_frame)) if chamfers_frame else None
         result["chamfer_units"] = "model units (head ~0.45 tall); mean of both directions, mesh res %d" % args.mesh_resolution
+        result["chamfer_in_frame_what"] = "both meshes cut to the vertices inside the frontal camera's image"
     result["seconds"] = time.time() - t0
     common.write(args.name, result)
     print(f"PSNR {result['encoder_reconstruction']['psnr_db']:.2f} dB, mIoU {result['encoder_reconstruction']['mask_miou']:.3f}, "
-          f"Chamfer {result['chamfer_mean']}, fractions ok {result['class_fractions_within_50pct']}")
+          f"Chamfer {result['chamfer_mean']} (in frame {result['chamfer_in_frame_mean']}), fractions ok {result['class_fractions_within_50pct']}")
 
 
 if __name__ == "__main__":

@@ -6,14 +6,20 @@ This renders `--images` random dataset images from their head's code at their ow
 camera and scores the semantic mask against the ground truth: mIoU per image
 (classes in either mask, as bench/quality.py) and IoU per class pooled over the
 images. Low IoU for a class here is the generator's doing, not the encoders'.
+With `--meshes N` it also extracts the mesh of N of those heads from their codes
+and measures its Chamfer distance to the head's ground-truth mesh, whole and
+inside the portrait frame (as bench/quality.py does for held-out
+reconstructions): the generator's own geometry, with no encoder in the way.
 Writes bench/results/NAME.json (default train_fit).
 
 Usage: python bench/train_fit.py --latents runs/generator/latents.safetensors
        [--generator G.safetensors] [--data data/synth_train] [--images 48]
+       [--meshes 6 --mesh-resolution 96]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -23,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
-from quality import MaskScores  # noqa: E402
+from metrics import MaskScores, chamfer_distance, chamfer_in_frame  # noqa: E402
 
 from ide3d_backend import camera  # noqa: E402
 
@@ -37,6 +43,8 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--name", default="train_fit")
+    ap.add_argument("--meshes", type=int, default=0, help="heads whose mesh is compared with the ground truth")
+    ap.add_argument("--mesh-resolution", type=int, default=96)
     args = ap.parse_args()
     torch.set_num_threads(2)
     from ide3d_backend import load_generator
@@ -59,10 +67,38 @@ def main():
                 scores.add(pred, gt)
     result = {"generator": str(args.generator or "shipped default"), "latents": str(args.latents),
               "images": len(idx), "mask_miou": float(np.mean(scores.per_image)),
-              "per_class_iou_pooled": scores.pooled_class_iou(),
-              "seconds": time.time() - t0}
+              "per_class_iou_pooled": scores.pooled_class_iou()}
+    if args.meshes:
+        seeds = json.loads((Path(args.data) / "dataset.json").read_text()).get("seeds")
+        if not seeds:
+            sys.exit(f"{args.data}/dataset.json lists no head seeds: --meshes needs a SynthHeads dataset")
+        full, frame = training_head_chamfers(G, z, seeds, batch["group"][:args.meshes], args.mesh_resolution)
+        result["chamfer"], result["chamfer_in_frame"] = full, frame
+        result["chamfer_mean"], result["chamfer_in_frame_mean"] = float(np.mean(full)), float(np.mean(frame))
+        result["chamfer_units"] = "model units; mean of both directions, mesh res %d" % args.mesh_resolution
+    result["seconds"] = time.time() - t0
     common.write(args.name, result)
-    print(f"training-head fit: mask mIoU {result['mask_miou']:.3f} over {len(idx)} images")
+    print(f"training-head fit: mask mIoU {result['mask_miou']:.3f} over {len(idx)} images"
+          + (f", Chamfer {result['chamfer_mean']:.4f} (in frame {result['chamfer_in_frame_mean']:.4f})"
+             f" over {args.meshes} heads" if args.meshes else ""))
+
+
+def training_head_chamfers(G, z, seeds, groups, resolution: int) -> tuple[list[float], list[float]]:
+    """Chamfer distance of each head's mesh (from its fitted code) to its ground truth
+    (head g of the dataset is SynthHeads' head seeds[g]): whole meshes, and their
+    parts inside the portrait frame."""
+    from ide3d_backend.mesh import extract_head_mesh
+    from ide3d_backend.synthheads import ground_truth_mesh, sample_head
+    frontal = torch.from_numpy(camera.frontal_label())
+    full, frame = [], []
+    with torch.no_grad():
+        for g in groups:
+            ws = G.mapping(z[int(g)][None], frontal[None])
+            mesh = extract_head_mesh(G, ws, resolution=resolution)
+            gt_vertices, _, _ = ground_truth_mesh(sample_head(seeds[int(g)]), resolution=resolution)
+            full.append(chamfer_distance(mesh.vertices, gt_vertices))
+            frame.append(chamfer_in_frame(mesh.vertices, gt_vertices))
+    return full, frame
 
 
 if __name__ == "__main__":

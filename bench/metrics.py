@@ -1,0 +1,74 @@
+"""Scores shared by the quality benchmarks (bench/quality.py, bench/train_fit.py):
+image PSNR, mask IoU, and the Chamfer distance between meshes, over the whole
+volume and over the part a frontal portrait frames."""
+from __future__ import annotations
+
+import numpy as np
+
+from ide3d_backend import camera, semantics
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+
+
+def intersections_unions(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel counts of intersection and union per class, [NUM_CLASSES] each."""
+    k = semantics.NUM_CLASSES
+    pair = np.bincount(pred.astype(np.int64).ravel() * k + gt.astype(np.int64).ravel(), minlength=k * k).reshape(k, k)
+    inter = np.diag(pair)
+    return inter, pair.sum(0) + pair.sum(1) - inter
+
+
+def miou_from_counts(inter: np.ndarray, union: np.ndarray) -> float:
+    """Mean IoU over the classes present in either mask."""
+    present = union > 0
+    return float(np.mean(inter[present] / union[present]))
+
+
+def miou(pred: np.ndarray, gt: np.ndarray) -> float:
+    return miou_from_counts(*intersections_unions(pred, gt))
+
+
+class MaskScores:
+    """Accumulates masks' scores: per-image mIoU (classes in either mask) and, over
+    all images added, the pooled IoU of every class (where the mIoU is lost)."""
+
+    def __init__(self):
+        self.per_image: list[float] = []
+        self.inter = np.zeros(semantics.NUM_CLASSES)
+        self.union = np.zeros(semantics.NUM_CLASSES)
+
+    def add(self, pred: np.ndarray, gt: np.ndarray) -> float:
+        inter, union = intersections_unions(pred, gt)
+        self.per_image.append(miou_from_counts(inter, union))
+        self.inter += inter
+        self.union += union
+        return self.per_image[-1]
+
+    def pooled_class_iou(self) -> dict[str, float]:
+        return {semantics.CLASS_NAMES[c]: float(self.inter[c] / self.union[c])
+                for c in range(semantics.NUM_CLASSES) if self.union[c] > 0}
+
+
+def chamfer_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Symmetric Chamfer distance of two point sets: the mean of both directions'
+    mean nearest-neighbour distances."""
+    from scipy.spatial import cKDTree
+    if len(a) == 0 or len(b) == 0:
+        raise ValueError(f"Chamfer distance needs two non-empty point sets, got {len(a)} and {len(b)} points")
+    return float(cKDTree(b).query(a)[0].mean() + cKDTree(a).query(b)[0].mean()) / 2
+
+
+def in_portrait_frame(points: np.ndarray) -> np.ndarray:
+    """Which points (model frame, [N, 3]) project inside the canonical (frontal)
+    camera's image. Below that frame (the shoulders and the bottom of the bust) no
+    training view looks, so a generator's geometry there is unsupervised."""
+    uv, depth = camera.project(camera.frontal_label(), points)
+    return (depth > 0) & np.all((uv >= 0) & (uv <= 1), axis=1)
+
+
+def chamfer_in_frame(a: np.ndarray, b: np.ndarray) -> float:
+    """Chamfer distance of the parts of two point sets inside the portrait frame."""
+    return chamfer_distance(a[in_portrait_frame(a)], b[in_portrait_frame(b)])
