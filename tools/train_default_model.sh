@@ -5,14 +5,16 @@
 # longer (or shorter) run is one variable away; the values used for the shipped
 # weights and their wall times are in docs/default_model.md.
 #
-# Two generator stages, as the shipped model was trained over two working sessions:
+# Three stages, as the shipped model was trained over four working sessions:
 #   stage 1  recon phase from scratch (G1_STEPS), then encoders E1 against it;
 #   stage 2  --init from stage 1 with the per-head codes fitted through E1, recon steps
 #            up to G2_RECON, then the adversarial phase up to G2_STEPS (G2_STEPS =
 #            G2_RECON for the shipped weights: the adversarial phase was tried and set
-#            aside, docs/default_model.md says why);
-#   then the encoders against the final generator, fine-tuned from E1, with the run's
-#   per-head codes as latent targets for the dataset images, and the face parser.
+#            aside, docs/default_model.md says why); encoders E2 against it, fine-tuned
+#            from E1, with the run's per-head codes as latent targets for the dataset images;
+#   stage 3  the same generator run continued to G3_STEPS with a soft-Dice term on its
+#            semantic mask, encoders E3 fine-tuned from E2 against it with Dice terms;
+#   then the face parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 IDE3D=${IDE3D:-.venv/bin/ide3d}
@@ -21,7 +23,9 @@ G1_STEPS=${G1_STEPS:-1600}
 E1_STEPS=${E1_STEPS:-700}
 G2_RECON=${G2_RECON:-700}
 G2_STEPS=${G2_STEPS:-700}
-E_STEPS=${E_STEPS:-1100}
+E2_STEPS=${E2_STEPS:-1100}
+G3_STEPS=${G3_STEPS:-1300}
+E3_STEPS=${E3_STEPS:-2300}
 P_STEPS=${P_STEPS:-600}
 THREADS=${THREADS:-2}
 W=ide3d_backend/weights
@@ -42,12 +46,26 @@ $PY tools/halve_checkpoint.py runs/encoders-1/encoders.safetensors runs/encoders
 $IDE3D train generator --data $DATA --out runs/generator --preset tiny --phase both \
   --init runs/generator-1/export.safetensors --encoders runs/encoders-1/export.safetensors \
   --set recon_steps="$G2_RECON" --steps "$G2_STEPS" --resume --threads "$THREADS"
+# Stage 3 continues this run folder: keep stage 2's export and per-head codes apart.
+[ -f runs/generator/stage2.safetensors ] || {
+  $IDE3D train export runs/generator --out runs/generator/stage2.safetensors --half
+  cp runs/generator/latents.safetensors runs/generator/stage2-latents.safetensors; }
+
+$IDE3D train encoders --generator runs/generator/stage2.safetensors --data $DATA \
+  --latents runs/generator/stage2-latents.safetensors --set real_batch=4 --init runs/encoders-1/export.safetensors \
+  --out runs/encoders --preset tiny --steps "$E2_STEPS" --resume --threads "$THREADS"
+$PY tools/halve_checkpoint.py runs/encoders/encoders.safetensors runs/encoders/export.safetensors
+
+# Stage 3.
+$IDE3D train generator --data $DATA --out runs/generator --preset tiny --phase both \
+  --set recon_steps="$G3_STEPS" --set recon.semantic_dice=1 --steps "$G3_STEPS" --resume --threads "$THREADS"
 $IDE3D train export runs/generator --out $W/generator.safetensors --half
 
 $IDE3D train encoders --generator $W/generator.safetensors --data $DATA \
-  --latents runs/generator/latents.safetensors --set real_batch=4 --init runs/encoders-1/export.safetensors \
-  --out runs/encoders --preset tiny --steps "$E_STEPS" --resume --threads "$THREADS"
-$PY tools/halve_checkpoint.py runs/encoders/encoders.safetensors $W/encoders.safetensors
+  --latents runs/generator/latents.safetensors --set real_batch=4 --init runs/encoders/export.safetensors \
+  --set weights.mask_dice=1 --set weights.can_mask_dice=1 --set weights.real_mask_dice=1 \
+  --out runs/encoders-3 --preset tiny --steps "$E3_STEPS" --resume --threads "$THREADS"
+$PY tools/halve_checkpoint.py runs/encoders-3/encoders.safetensors $W/encoders.safetensors
 
 $IDE3D train parser --data $DATA \
   --out runs/parser --preset tiny --steps "$P_STEPS" --resume --threads "$THREADS"
