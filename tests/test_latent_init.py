@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
@@ -105,3 +106,32 @@ def test_encoder_training_with_head_codes_regresses_them(G, data, data_dir, tmp_
 def test_latents_without_data_are_refused(G, tmp_path):
     with pytest.raises(ValueError, match="--data"):
         EncoderTrainer(G, tmp_path, get_encoder_train_config("tiny"), latents_path=tmp_path / "x.safetensors")
+
+
+def test_dataset_images_train_the_pose_head_without_head_codes(G, data_dir, tmp_path):
+    # Every dataset image carries its camera, so the pose target needs no --latents;
+    # `pose_batch` adds images that only the pose term reads (nothing is rendered for them).
+    cfg = get_encoder_train_config("tiny").replace(
+        batch=1, views=1, neural_resolution=8, recon_neural_resolution=8, recon_every=0,
+        real_batch=2, pose_batch=3, canonical=False, snapshot_every=0, log_every=1)
+    tr = EncoderTrainer(G, tmp_path / "run", cfg, data_dir=data_dir)
+    batch = tr.make_batch(0)
+    assert batch["pose_images"]["image"].shape[0] == 3
+    terms = tr.losses(batch, with_recon=False)
+    assert "real_latent" not in terms
+    images = torch.cat([batch["real"]["image"], batch["pose_images"]["image"]])
+    labels = torch.cat([batch["real"]["label"], batch["pose_images"]["label"]])
+    with torch.no_grad():
+        _, pose = tr.enc.texture_offsets(images)
+    yaw_pitch = torch.tensor([camera.angles_from_label(l.numpy())[:2] for l in labels], dtype=pose.dtype)
+    assert float(terms["real_pose"].detach()) == pytest.approx(
+        cfg.weights.real_pose * float((pose - yaw_pitch).square().mean()), rel=1e-5)
+    grads = torch.autograd.grad(terms["real_pose"], list(tr.enc.texture.pose.parameters()))
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+    # A mirrored image's target is the mirrored camera: yaw negated, pitch kept.
+    yaws = [abs(camera.angles_from_label(l.numpy())[0]) for l in tr.data.labels]
+    i = np.array([int(np.argmax(yaws))])  # the most turned view: its mirror is clearly another pose
+    yaw_p, pitch_p, _ = camera.angles_from_label(tr.data.batch(i)["label"][0].numpy())
+    yaw_f, pitch_f, _ = camera.angles_from_label(tr.data.batch(i, np.array([True]))["label"][0].numpy())
+    assert abs(yaw_p) > 0.05
+    assert yaw_f == pytest.approx(-yaw_p, abs=1e-5) and pitch_f == pytest.approx(pitch_p, abs=1e-5)

@@ -91,6 +91,8 @@ class EncoderTrainConfig:
     recon_pose: str = "true"            # render reconstructions from the "true" or the "predicted" pose
     canonical: bool = True              # train E_can in the same step
     real_batch: int = 0                 # dataset images per step when --data is given
+    pose_batch: int = 0                 # more dataset images per step for the pose term only: no
+                                        # rendering, so the pose head sees many cameras cheaply
     xflip: bool = True                  # mirror dataset images at random
     repeat_batch: bool = False          # every step reuses step 0's batch (overfitting checks)
     weights: EncoderLossWeights = field(default_factory=EncoderLossWeights)
@@ -218,7 +220,7 @@ class EncoderTrainer:
         self.opt = torch.optim.Adam(self.enc.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         self.frontal = torch.from_numpy(camera.frontal_label()).to(self.dev)
         self.data = None
-        if data_dir is not None and cfg.real_batch > 0:
+        if data_dir is not None and (cfg.real_batch > 0 or cfg.pose_batch > 0):
             self.data = load_real_data(Path(data_dir), self.G.cfg.superres.output_resolution)
         self.head_ws = None  # [num_groups, num_ws, w] W+ code of every dataset head
         if latents_path is not None:
@@ -286,12 +288,17 @@ class EncoderTrainer:
         if cfg.canonical:
             can = self._render(ws, self.frontal.expand(B, -1), planes=planes)
             batch["image_can"], batch["mask_can"] = can["image"], can["semantic"].argmax(1)
-        if self.data is not None:
+        if self.data is not None and cfg.real_batch > 0:
             idx = rng.integers(0, len(self.data), size=cfg.real_batch)
             flips = rng.random(cfg.real_batch) < 0.5 if cfg.xflip else None
             batch["real"] = {key: v.to(self.dev) for key, v in self.data.batch(idx, flips).items()}
             batch["real"]["flipped"] = torch.as_tensor(flips if flips is not None else np.zeros(len(idx), bool),
                                                        device=self.dev)
+        if self.data is not None and cfg.pose_batch > 0:  # drawn last: other settings' streams stay as they were
+            idx = rng.integers(0, len(self.data), size=cfg.pose_batch)
+            flips = rng.random(cfg.pose_batch) < 0.5 if cfg.xflip else None
+            extra = self.data.batch(idx, flips)
+            batch["pose_images"] = {"image": extra["image"].to(self.dev), "label": extra["label"].to(self.dev)}
         if cfg.repeat_batch:
             self._fixed_batch = batch
         return batch
@@ -332,7 +339,7 @@ class EncoderTrainer:
                 rec = self._render(ws_can, self.frontal.expand(B, -1), r_rec, grad=True)
                 terms.update(self._recon_terms(rec, batch["image_can"], batch["mask_can"],
                                                w.can_rgb, w.can_perceptual, w.can_mask, w.can_mask_dice, "can_"))
-        if "real" in batch and (with_recon or self.head_ws is not None):
+        if "real" in batch and (with_recon or self.head_ws is not None or w.real_pose):
             real = batch["real"]
             tex, pose_real = enc.texture_offsets(real["image"])
             ws_real = w_avg + torch.cat([enc.semantic_offsets(real["mask"]), tex], 1)
@@ -341,9 +348,20 @@ class EncoderTrainer:
                 if keep.any():
                     target = self.head_ws[real["group"][keep]]
                     terms["real_latent"] = w.real_latent * _mse(ws_real[keep], target)
-                    angles = torch.tensor([camera.angles_from_label(l)[:2] for l in real["label"][keep].cpu().numpy()],
-                                          dtype=pose_real.dtype, device=self.dev)
-                    terms["real_pose"] = w.real_pose * _mse(pose_real[keep], angles)
+        if w.real_pose and ("real" in batch or "pose_images" in batch):
+            # Every dataset image knows its camera (a mirrored one its mirrored camera),
+            # so the pose target needs no per-head codes.
+            preds, labels = [], []
+            if "real" in batch:
+                preds.append(pose_real)
+                labels.append(batch["real"]["label"])
+            if "pose_images" in batch:
+                preds.append(enc.texture_offsets(batch["pose_images"]["image"])[1])
+                labels.append(batch["pose_images"]["label"])
+            pred = torch.cat(preds)
+            angles = torch.tensor([camera.angles_from_label(l)[:2] for l in torch.cat(labels).cpu().numpy()],
+                                  dtype=pred.dtype, device=self.dev)
+            terms["real_pose"] = w.real_pose * _mse(pred, angles)
         if with_recon and "real" in batch:
             rec = self._render(ws_real, real["label"], r_rec, grad=True)
             image, mask = real["image"], real["mask"]
