@@ -11,7 +11,8 @@ Measures the bars of the training issue and writes bench/results/quality.json:
    the ground-truth SynthHeads mesh, over the whole volume and over the part
    inside the frontal portrait frame (no training view sees below it).
 Diagnostics beside the bars: per-class IoU of the encoder reconstructions (pooled
-over heads), and with --ceiling-heads N a W+ optimisation from the encoders'
+over heads), E_t's pose error and the mask mIoU of the same latents rendered
+from the true camera (what the pose error costs), and with --ceiling-heads N a W+ optimisation from the encoders'
 latents (no generator tuning) on the first N heads, which tells how much of the
 reconstruction error is the encoders' and how much the generator's.
 
@@ -123,6 +124,7 @@ def main():
         # 2. encoder-only reconstruction at the input view; 3. Fig. 4 table; 4. Chamfer
         recon_psnr, chamfers, chamfers_frame = [], [], []
         recon_masks = MaskScores()
+        true_pose_masks, pose_errors = MaskScores(), []  # the same latents at the true camera: what pose costs
         recon_miou = recon_masks.per_image
         ceiling = []
         table = {float(y): {"E_input": [], "E_canonical_input": [], "E_can": []} for y in YAW_BINS}
@@ -133,6 +135,8 @@ def main():
             rgb, mask = ev.render(ws, yaw_p, pitch_p)
             recon_psnr.append(psnr(rgb, gt["rgb"]))
             recon_masks.add(mask, gt["mask"])
+            true_pose_masks.add(ev.render(ws, yaw_in, pitch_in)[1], gt["mask"])
+            pose_errors.append((yaw_p - yaw_in, pitch_p - pitch_in))
             if i < args.ceiling_heads:
                 ceiling.append(optimised(G, ws, yaw_p, pitch_p, gt, args.ceiling_steps, ev))
             if i < min(args.heads, 8):
@@ -159,6 +163,11 @@ def main():
         result["encoder_reconstruction"]["per_head"] = {"psnr_db": [float(v) for v in recon_psnr],
                                                         "mask_miou": [float(v) for v in recon_miou]}
         result["encoder_reconstruction"]["per_class_iou_pooled"] = recon_masks.pooled_class_iou()
+        err = np.abs(np.array(pose_errors))
+        result["encoder_pose"] = {"mean_abs_error_rad": {"yaw": float(err[:, 0].mean()), "pitch": float(err[:, 1].mean())},
+                                  "mask_miou_at_true_pose": float(np.mean(true_pose_masks.per_image)),
+                                  "what": "E_t's yaw/pitch against the input camera; the encoders' latents "
+                                          "rendered from the true camera instead of the predicted one (diagnostic)"}
         if ceiling:
             result["optimisation_ceiling"] = {
                 "heads": len(ceiling), "steps": args.ceiling_steps,

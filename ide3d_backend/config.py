@@ -183,6 +183,9 @@ def get_config(preset: str | GeneratorConfig) -> GeneratorConfig:
 
 
 # --------------------------------------------------------------------------- encoders
+POSE_SOURCES = ("image", "mask")
+
+
 @dataclass(frozen=True)
 class EncoderConfig:
     """Sizes of the inversion encoders (E_t, E_s), the canonical editor E_can and the
@@ -200,6 +203,11 @@ class EncoderConfig:
     channel_base: int = 16384        # channels(r) = min(channel_base // r, channel_max)
     channel_max: int = 512
     head_gain: float = 0.1           # initial scale of the offset heads: start near w_avg
+    # Which encoder predicts the camera (yaw, pitch): "image" (E_t, as the paper) or
+    # "mask" (E_s). A mask has no lighting: E_t learnt SynthHeads' fixed light as a yaw
+    # cue (0.42 rad wrong on mirrored images), while E_s's features locate the face
+    # parts (a linear read-out: 0.02 rad on held-out heads, mirrored or not).
+    pose_from: str = "image"
     # Face parser (a small U-Net, RGB -> 19-class logits).
     parser_resolution: int = 256
     parser_channels: tuple[int, ...] = (32, 64, 128, 256)
@@ -222,6 +230,8 @@ class EncoderConfig:
         r = self.input_resolution
         if r < 8 or r & (r - 1):
             raise ValueError(f"encoder input_resolution must be a power of two >= 8, got {r}")
+        if self.pose_from not in POSE_SOURCES:
+            raise ValueError(f"pose_from must be one of {POSE_SOURCES}, got {self.pose_from!r}")
         p = self.parser_resolution
         if p & (p - 1) or p < 2 ** len(self.parser_channels):
             raise ValueError(f"parser_resolution {p} must be a power of two >= 2^{len(self.parser_channels)}")
@@ -238,7 +248,8 @@ def tiny_encoder_config() -> EncoderConfig:
     """Matches the tiny generator (256-d latents); 64^2 inputs, <=128 channels: a
     forward pass takes a few milliseconds on a CPU core."""
     return EncoderConfig(preset="tiny", w_dim=256, input_resolution=64, channel_base=2048,
-                         channel_max=128, parser_resolution=128, parser_channels=(16, 32, 48, 64))
+                         channel_max=128, pose_from="mask",  # see pose_from; the shipped encoders
+                         parser_resolution=128, parser_channels=(16, 32, 48, 64))
 
 
 ENCODER_PRESETS = {"paper": paper_encoder_config, "tiny": tiny_encoder_config}

@@ -118,6 +118,23 @@ class Encoders(nn.Module):
         """-> w_s offsets [B,8,w]."""
         return self.semantic(self._mask(mask))
 
+    def offsets_and_pose(self, image: torch.Tensor, mask: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """E_t + E_s, one pass of each -> (w_s offsets [B,8,w], w_t offsets [B,10,w],
+        yaw_pitch [B,2]) with the pose from the encoder `cfg.pose_from` names."""
+        tex, pose = self.texture_offsets(image)
+        if self.cfg.pose_from == "mask":
+            shape, pose = self.semantic.forward_with_pose(self._mask(mask))
+        else:
+            shape = self.semantic_offsets(mask)
+        return shape, tex, pose
+
+    def pose(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(yaw, pitch) [B,2] radians, running only the encoder that predicts it."""
+        if self.cfg.pose_from == "mask":
+            return self.semantic.forward_with_pose(self._mask(mask))[1]
+        return self.texture_offsets(image)[1]
+
     def canonical_offsets(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """-> offsets of all 18 ws [B,18,w]."""
         return self.canonical(self._image(image), self._mask(mask))
@@ -133,10 +150,10 @@ def _w_avg(enc: Encoders, G) -> torch.Tensor:
 
 def encode(enc: Encoders, G, image: torch.Tensor, mask_onehot: torch.Tensor
            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """E_t + E_s: image and mask of any view -> (ws [B,18,w], yaw [B], pitch [B]) radians."""
+    """E_t + E_s: image and mask of any view -> (ws [B,18,w], yaw [B], pitch [B]) radians
+    (the pose from E_t or E_s, as `enc.cfg.pose_from` says)."""
     w_avg = _w_avg(enc, G)
-    tex, pose = enc.texture_offsets(image)
-    shape = enc.semantic_offsets(mask_onehot)
+    shape, tex, pose = enc.offsets_and_pose(image, mask_onehot)
     ws = w_avg + torch.cat([shape, tex], 1)
     return ws, pose[:, 0], pose[:, 1]
 

@@ -2,6 +2,8 @@
 preprocessing, checkpoints and their failure modes."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -79,7 +81,7 @@ def test_latents_are_w_avg_plus_offsets(G, enc):
     w_avg = G.mapping.w_avg
     torch.testing.assert_close(ws[:, :8], w_avg + shape)
     torch.testing.assert_close(ws[:, 8:], w_avg + tex)
-    torch.testing.assert_close(torch.stack([yaw, pitch], 1), pose)
+    torch.testing.assert_close(torch.stack([yaw, pitch], 1), enc.pose(image, mask))
     torch.testing.assert_close(can, w_avg + can_off)
     # Fresh encoders start near w_avg (small heads), so early training is stable.
     assert (ws - w_avg).abs().mean() < 0.5 * w_avg.abs().mean()
@@ -88,6 +90,42 @@ def test_latents_are_w_avg_plus_offsets(G, enc):
         ws2, _, _ = encode(enc, G, -image, mask)
     torch.testing.assert_close(ws2[:, :8], ws[:, :8])
     assert not torch.allclose(ws2[:, 8:], ws[:, 8:])
+
+
+@pytest.mark.parametrize("source", ["image", "mask"])
+def test_the_pose_comes_from_the_configured_encoder_only(G, source):
+    cfg = dataclasses.replace(get_encoder_config("tiny"), pose_from=source)
+    enc = build_encoders(cfg, seed=1).eval()
+    image, mask = _inputs()
+    other_image, other_mask = _inputs(seed=1)
+    with torch.no_grad():
+        _, yaw, pitch = encode(enc, G, image, mask)
+        _, yaw_i, pitch_i = encode(enc, G, other_image, mask)   # another image, same mask
+        _, yaw_m, pitch_m = encode(enc, G, image, other_mask)   # same image, another mask
+    same_image_pose = torch.allclose(torch.stack([yaw, pitch]), torch.stack([yaw_m, pitch_m]))
+    same_mask_pose = torch.allclose(torch.stack([yaw, pitch]), torch.stack([yaw_i, pitch_i]))
+    assert (same_mask_pose, same_image_pose) == ((True, False) if source == "mask" else (False, True))
+    assert (enc.semantic.pose is not None) == (source == "mask")
+    if source == "image":
+        with pytest.raises(ValueError, match="pose_from"):
+            enc.semantic.forward_with_pose(torch.zeros(1, 19, cfg.input_resolution, cfg.input_resolution))
+    with pytest.raises(ValueError, match="pose_from"):
+        dataclasses.replace(cfg, pose_from="camera")
+
+
+def test_checkpoints_from_before_pose_from_load_as_image_pose(tmp_path):
+    # Encoders saved before the setting existed have no pose_from in their config and
+    # no E_s pose head: they must load as they were trained, with E_t's pose.
+    cfg = dataclasses.replace(get_encoder_config("tiny"), pose_from="image")
+    old = build_encoders(cfg, seed=2)
+    config = cfg.to_dict()
+    del config["pose_from"]
+    save_checkpoint(tmp_path / "old.safetensors", old.state_dict(), "encoders", config)
+    loaded = load_encoders(tmp_path / "old.safetensors")
+    assert loaded.cfg.pose_from == "image" and loaded.semantic.pose is None
+    image, mask = _inputs(1)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.pose(image, mask), old.eval().texture_offsets(image)[1])
 
 
 def test_any_input_resolution_and_mask_forms(G, enc):

@@ -13,7 +13,7 @@ import torch
 
 from ide3d_backend.api import build_generator, save_generator
 from ide3d_backend.encoding import encode, load_encoders, load_parser, parse
-from training.train_encoders import EncoderTrainer, get_encoder_train_config
+from training.train_encoders import POSE_HEAD_RIDGE, EncoderTrainer, get_encoder_train_config
 from training.train_parser import ParserTrainer, get_parser_train_config
 
 
@@ -30,6 +30,11 @@ def _enc_cfg(**kw):
                 real_batch=0, snapshot_every=0, log_every=1)
     base.update(kw)
     return get_encoder_train_config("tiny").replace(**base)
+
+
+def _pose_head(enc) -> torch.nn.Module:
+    """The head that predicts (yaw, pitch): E_s's with pose_from="mask" (tiny), else E_t's."""
+    return enc.semantic.pose if enc.cfg.pose_from == "mask" else enc.texture.pose
 
 
 def _same_state(a: torch.nn.Module, b: torch.nn.Module) -> bool:
@@ -162,7 +167,7 @@ def test_predicted_pose_reconstruction_trains_the_pose_head(G, tmp_path):
     tr = EncoderTrainer(G, tmp_path, _enc_cfg(recon_pose="predicted", canonical=False, views=1))
     terms = tr.losses(tr.make_batch(0))
     assert "latent_consistency" not in terms and "feature_consistency" not in terms  # k = 1
-    grads = torch.autograd.grad(terms["rgb"], list(tr.enc.texture.pose.parameters()))
+    grads = torch.autograd.grad(terms["rgb"], list(_pose_head(tr.enc).parameters()))
     assert sum(float(g.abs().sum()) for g in grads) > 0
 
 
@@ -176,6 +181,54 @@ def test_encoder_training_can_start_from_earlier_encoders(G, tmp_path):
     save_encoders(build_encoders("paper", seed=0), tmp_path / "paper.safetensors")
     with pytest.raises(ValueError, match="--preset paper"):
         EncoderTrainer(G, tmp_path / "run3", _enc_cfg(), init_checkpoint=tmp_path / "paper.safetensors")
+
+
+def test_image_pose_encoders_start_a_mask_pose_run_with_a_fitted_head(G, tmp_path):
+    # Earlier encoders took the pose from the image. A run whose preset takes it from
+    # the mask copies all their weights, and with --data fits E_s's new pose head as a
+    # least-squares read-out of E_s's features (checked against numpy's lstsq).
+    import dataclasses
+
+    import numpy as np
+
+    from ide3d_backend import camera, synthheads as synth
+    from ide3d_backend.encoding import build_encoders, save_encoders
+    data = tmp_path / "heads"
+    synth.write_dataset(data, 3, 32, views=2, seed=0, progress=False, workers=1)
+    image_pose = dataclasses.replace(build_encoders("tiny").cfg, pose_from="image")
+    start = build_encoders(image_pose, seed=5)
+    save_encoders(start, tmp_path / "e.safetensors")
+    tr = EncoderTrainer(G, tmp_path / "run", _enc_cfg(pose_batch=2), data_dir=data,
+                        init_checkpoint=tmp_path / "e.safetensors")
+    assert tr.enc.cfg.pose_from == "mask" and "least-squares" in tr.init_note
+    own, theirs = tr.enc.state_dict(), start.state_dict()
+    assert set(own) - set(theirs) == {"semantic.pose.weight", "semantic.pose.bias"}
+    assert all(torch.equal(own[k], theirs[k]) for k in theirs)
+
+    flips = [False] * len(tr.data) + [True] * len(tr.data)
+    b = tr.data.batch(np.r_[np.arange(len(tr.data)), np.arange(len(tr.data))], np.array(flips))
+    with torch.no_grad():
+        feats = tr.enc.semantic.tower(tr.enc._mask(b["mask"])).double().numpy()
+        pred = tr.enc.pose(b["image"], b["mask"]).double().numpy()
+    target = np.array([camera.angles_from_label(l)[:2] for l in b["label"].numpy()])
+    X = np.hstack([feats, np.ones((len(feats), 1))])
+    ridge = X @ np.linalg.solve(X.T @ X + POSE_HEAD_RIDGE * np.eye(X.shape[1]), X.T @ target)
+    np.testing.assert_allclose(pred, ridge, atol=1e-4)  # the head computes the read-out (gains included)
+    baseline = np.sqrt(((target - target.mean(0)) ** 2).mean())
+    assert np.sqrt(((pred - target) ** 2).mean()) < 0.75 * baseline  # it reads the pose, even from random features
+    # Encoders of another size are still refused.
+    save_encoders(build_encoders("paper", seed=0), tmp_path / "paper.safetensors")
+    with pytest.raises(ValueError, match="--preset paper"):
+        EncoderTrainer(G, tmp_path / "run2", _enc_cfg(), init_checkpoint=tmp_path / "paper.safetensors")
+
+
+def test_learning_rate_warm_up_ramps_linearly(G, tmp_path):
+    tr = EncoderTrainer(G, tmp_path, _enc_cfg(recon_every=0, lr_warmup_steps=4))
+    lrs = []
+    for _ in range(6):
+        tr.train_step()
+        lrs.append(tr.opt.param_groups[0]["lr"])
+    assert lrs == pytest.approx([tr.cfg.lr * f for f in (0.25, 0.5, 0.75, 1, 1, 1)])
 
 
 def test_metrics_lines_average_every_term_over_the_steps_that_computed_it(tmp_path):

@@ -76,7 +76,7 @@ $IDE3D train encoders --generator $W/generator.safetensors --data $DATA \
   --set real_batch=4 --set pose_batch=16 --init runs/encoders-3/export.safetensors \
   --set weights.mask_dice=1 --set weights.can_mask_dice=1 --set weights.real_mask_dice=1 \
   --set weights.pose=20 --set weights.real_pose=20 --set recon_neural_resolution=32 --set recon_every=1 \
-  --set seed=4 --out runs/encoders-4 --preset tiny --steps "$E4_STEPS" --resume --threads "$THREADS"
+  --set lr_warmup_steps=100 --set seed=4 --out runs/encoders-4 --preset tiny --steps "$E4_STEPS" --resume --threads "$THREADS"
 $PY tools/halve_checkpoint.py runs/encoders-4/encoders.safetensors $W/encoders.safetensors
 
 $IDE3D train parser --data $DATA \

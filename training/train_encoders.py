@@ -8,7 +8,8 @@ vary independently) and renders each from `views` random FFHQ-like poses
 weighted by an explicit field of `EncoderLossWeights`:
 
 - latent regression (w-space L2) of E_t's 10 texture ws and E_s's 8 shape ws;
-- yaw/pitch regression of E_t's pose head (radians);
+- yaw/pitch regression of the pose head (radians; E_t's, or E_s's with the
+  encoder config's pose_from="mask", the tiny preset's);
 - reconstruction: G(encoded ws) rendered from the input view against the input
   (L1 + perceptual on RGB, cross-entropy on the mask), through the frozen G;
 - latent consistency: the k views of one latent must give the same ws
@@ -82,6 +83,8 @@ class EncoderTrainConfig:
     batch: int = 8                      # latents per step (release: batch 8)
     views: int = 2                      # k views rendered per latent (multi-view augmentation)
     lr: float = 1e-4                    # Adam (release: 1e-4, betas 0.9/0.99)
+    lr_warmup_steps: int = 0            # linear ramp from 0: a fine-tuning run's fresh Adam moves every
+                                        # weight by a full lr on its first step, which shakes trained heads
     betas: tuple[float, float] = (0.9, 0.99)
     psi_range: tuple[float, float] = (0.5, 1.0)
     mixing_prob: float = 0.9            # independent z for w_s and w_t
@@ -190,6 +193,33 @@ def _mse(a, b):
     return (a - b).square().mean()
 
 
+POSE_HEAD_RIDGE = 1.0  # weight decay of the read-out: a small one chased feature noise and broke on the first step
+
+
+@torch.no_grad()
+def fit_pose_head(enc: Encoders, data, ridge: float = POSE_HEAD_RIDGE, batch: int = 64) -> tuple[float, float]:
+    """Set E_s's pose head to the ridge-regression read-out of (yaw, pitch) from E_s's
+    features over every dataset image and its mirror: a new head then starts where its
+    gradients would take it, instead of pulling the shape features along from zero.
+    Returns the fit's root-mean-square error (yaw, pitch) in radians."""
+    feats, targets = [], []
+    for flip in (False, True):
+        for i in range(0, len(data), batch):
+            idx = np.arange(i, min(i + batch, len(data)))
+            b = data.batch(idx, np.full(len(idx), flip))
+            feats.append(enc.semantic.tower(enc._mask(b["mask"])).double().cpu())
+            targets.append(torch.tensor([camera.angles_from_label(l)[:2] for l in b["label"].numpy()],
+                                        dtype=torch.float64))
+    X = torch.cat([torch.cat(feats), torch.ones(sum(len(f) for f in feats), 1, dtype=torch.float64)], 1)
+    y = torch.cat(targets)
+    sol = torch.linalg.solve(X.T @ X + ridge * torch.eye(X.shape[1], dtype=X.dtype), X.T @ y)  # [F+1, 2]
+    head = enc.semantic.pose
+    head.weight.copy_((sol[:-1].T / head.weight_gain).to(head.weight))
+    head.bias.copy_((sol[-1] / head.bias_gain).to(head.bias))
+    err = (X @ sol - y).square().mean(0).sqrt()
+    return float(err[0]), float(err[1])
+
+
 # --------------------------------------------------------------------------- the trainer
 class EncoderTrainer:
     def __init__(self, generator, run_dir: str | Path, cfg: EncoderTrainConfig,
@@ -209,19 +239,14 @@ class EncoderTrainer:
         if ecfg.w_dim != self.G.w_dim:
             ecfg = dataclasses.replace(ecfg, w_dim=self.G.w_dim)  # follow the generator's latent size
         self.enc: Encoders = build_encoders(ecfg, seed=cfg.seed, device=self.dev).train()
-        if init_checkpoint is not None:
-            # Fine-tune earlier encoders (e.g. those of the generator this one was --init from).
-            from ide3d_backend.encoding import load_encoders
-            start = load_encoders(init_checkpoint, device=self.dev)
-            if start.cfg != self.enc.cfg:
-                raise ValueError(f"{init_checkpoint} holds {start.cfg.preset!r} encoders of another size than "
-                                 f"the {cfg.preset!r} preset's; use --preset {start.cfg.preset}")
-            self.enc.load_state_dict(start.state_dict())
-        self.opt = torch.optim.Adam(self.enc.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         self.frontal = torch.from_numpy(camera.frontal_label()).to(self.dev)
         self.data = None
         if data_dir is not None and (cfg.real_batch > 0 or cfg.pose_batch > 0):
             self.data = load_real_data(Path(data_dir), self.G.cfg.superres.output_resolution)
+        self.init_note = None
+        if init_checkpoint is not None:
+            self.init_note = self._load_init(init_checkpoint)
+        self.opt = torch.optim.Adam(self.enc.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         self.head_ws = None  # [num_groups, num_ws, w] W+ code of every dataset head
         if latents_path is not None:
             if self.data is None:
@@ -232,6 +257,29 @@ class EncoderTrainer:
                 self.head_ws = self.G.mapping(z, self.frontal.expand(z.shape[0], -1))
         self.step = 0
         self.metrics_path = self.run_dir / "metrics.jsonl"
+
+    def _load_init(self, path) -> str | None:
+        """Fine-tune earlier encoders (e.g. those of the generator this one was --init from).
+        Encoders of the same size that took the pose from the image may start a run that
+        takes it from the mask: everything is copied but E_s's new pose head."""
+        from ide3d_backend.encoding import load_encoders
+        start = load_encoders(path, device=self.dev)
+        if dataclasses.replace(start.cfg, pose_from=self.enc.cfg.pose_from) != self.enc.cfg:
+            raise ValueError(f"{path} holds {start.cfg.preset!r} encoders of another size than "
+                             f"the {self.cfg.preset!r} preset's; use --preset {start.cfg.preset}")
+        if start.cfg.pose_from == self.enc.cfg.pose_from:
+            self.enc.load_state_dict(start.state_dict())
+            return None
+        missing, unexpected = self.enc.load_state_dict(start.state_dict(), strict=False)
+        if unexpected or not all(k.startswith("semantic.pose.") for k in missing):
+            raise ValueError(f"{path}: cannot move the pose head from {start.cfg.pose_from!r} to "
+                             f"{self.enc.cfg.pose_from!r} (missing {missing}, unexpected {unexpected})")
+        note = (f"{path} took the pose from the {start.cfg.pose_from}; its weights were copied and the "
+                f"{self.enc.cfg.pose_from} encoder's new pose head starts ")
+        if self.data is None:
+            return note + "fresh"
+        rmse = fit_pose_head(self.enc, self.data)
+        return note + f"as the least-squares read-out of its features on --data (rmse {rmse[0]:.3f} / {rmse[1]:.3f} rad)"
 
     # ------------------------------------------------------------------ state
     def save(self) -> Path:
@@ -298,7 +346,7 @@ class EncoderTrainer:
             idx = rng.integers(0, len(self.data), size=cfg.pose_batch)
             flips = rng.random(cfg.pose_batch) < 0.5 if cfg.xflip else None
             extra = self.data.batch(idx, flips)
-            batch["pose_images"] = {"image": extra["image"].to(self.dev), "label": extra["label"].to(self.dev)}
+            batch["pose_images"] = {key: extra[key].to(self.dev) for key in ("image", "mask", "label")}
         if cfg.repeat_batch:
             self._fixed_batch = batch
         return batch
@@ -309,8 +357,7 @@ class EncoderTrainer:
         r_rec = cfg.recon_neural_resolution or cfg.neural_resolution
         w_avg = G.mapping.w_avg
         ws_true = batch["ws"].repeat(k, 1, 1)
-        tex, pose = enc.texture_offsets(batch["image"])
-        shape = enc.semantic_offsets(batch["mask"])
+        shape, tex, pose = enc.offsets_and_pose(batch["image"], batch["mask"])
         ws_hat = w_avg + torch.cat([shape, tex], 1)
         terms: dict[str, torch.Tensor] = {}
         terms["latent_t"] = w.latent_t * _mse(ws_hat[:, S:], ws_true[:, S:])
@@ -341,8 +388,8 @@ class EncoderTrainer:
                                                w.can_rgb, w.can_perceptual, w.can_mask, w.can_mask_dice, "can_"))
         if "real" in batch and (with_recon or self.head_ws is not None or w.real_pose):
             real = batch["real"]
-            tex, pose_real = enc.texture_offsets(real["image"])
-            ws_real = w_avg + torch.cat([enc.semantic_offsets(real["mask"]), tex], 1)
+            shape_real, tex, pose_real = enc.offsets_and_pose(real["image"], real["mask"])
+            ws_real = w_avg + torch.cat([shape_real, tex], 1)
             if self.head_ws is not None:
                 keep = ~real["flipped"]
                 if keep.any():
@@ -356,7 +403,7 @@ class EncoderTrainer:
                 preds.append(pose_real)
                 labels.append(batch["real"]["label"])
             if "pose_images" in batch:
-                preds.append(enc.texture_offsets(batch["pose_images"]["image"])[1])
+                preds.append(enc.pose(batch["pose_images"]["image"], batch["pose_images"]["mask"]))
                 labels.append(batch["pose_images"]["label"])
             pred = torch.cat(preds)
             angles = torch.tensor([camera.angles_from_label(l)[:2] for l in torch.cat(labels).cpu().numpy()],
@@ -379,6 +426,9 @@ class EncoderTrainer:
         batch = self.make_batch(self.step)
         with_recon = cfg.recon_every > 0 and self.step % cfg.recon_every == 0
         self.enc.train()
+        if cfg.lr_warmup_steps:
+            for group in self.opt.param_groups:
+                group["lr"] = cfg.lr * min(1.0, (self.step + 1) / cfg.lr_warmup_steps)
         self.opt.zero_grad(set_to_none=True)
         terms = self.losses(batch, with_recon)
         loss = sum(terms.values())
@@ -406,6 +456,8 @@ def run(args) -> int:
                              latents_path=args.latents, init_checkpoint=args.init)
     if args.resume and trainer.resume():
         print(f"resumed {args.out} at step {trainer.step}", file=sys.stderr)
+    elif trainer.init_note:
+        print(trainer.init_note, file=sys.stderr)
     trainer.train(steps, progress=not args.quiet)
     out = Path(args.out) / "encoders.safetensors"
     trainer.export(out)

@@ -8,7 +8,9 @@ authors' release): a 1x1 stem, residual blocks halving the resolution down to
 
 - `TextureEncoder` E_t: RGB -> 10 texture offsets (w_t) + (yaw, pitch) in radians
   (the paper appends two outputs to the texture branch for the camera pose).
-- `SemanticEncoder` E_s: one-hot mask scaled to [-1, 1] -> 8 shape offsets (w_s).
+- `SemanticEncoder` E_s: one-hot mask scaled to [-1, 1] -> 8 shape offsets (w_s),
+  and with `pose_from="mask"` the (yaw, pitch) instead of E_t (a mask carries the
+  face parts' layout but no lighting; `EncoderConfig.pose_from`).
 - `CanonicalEditor` E_can: canonical-view RGB and mask, one tower each, features
   concatenated -> all 18 offsets.
 """
@@ -73,7 +75,8 @@ class TextureEncoder(nn.Module):
 
 
 class SemanticEncoder(nn.Module):
-    """E_s: one-hot mask in [-1,1] [B,19,R,R] -> w_s offsets [B,8,w]."""
+    """E_s: one-hot mask in [-1,1] [B,19,R,R] -> w_s offsets [B,8,w] (and yaw_pitch [B,2]
+    radians from `forward_with_pose` when the config takes the pose from the mask)."""
 
     def __init__(self, cfg: EncoderConfig | str = "tiny"):
         super().__init__()
@@ -81,9 +84,16 @@ class SemanticEncoder(nn.Module):
         self.num_ws, self.w_dim = cfg.num_shape_ws, cfg.w_dim
         self.tower = EncoderTower(cfg.num_classes, cfg)
         self.head = _offset_head(self.tower.out_features, self.num_ws * self.w_dim, cfg.head_gain)
+        self.pose = _offset_head(self.tower.out_features, 2, cfg.head_gain) if cfg.pose_from == "mask" else None
 
     def forward(self, mask: torch.Tensor) -> torch.Tensor:
         return self.head(self.tower(mask)).view(-1, self.num_ws, self.w_dim)
+
+    def forward_with_pose(self, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.pose is None:
+            raise ValueError("these encoders take the pose from the image (pose_from='image'), not the mask")
+        f = self.tower(mask)
+        return self.head(f).view(-1, self.num_ws, self.w_dim), self.pose(f)
 
 
 class CanonicalEditor(nn.Module):
