@@ -216,6 +216,17 @@ def test_image_pose_encoders_start_a_mask_pose_run_with_a_fitted_head(G, tmp_pat
     np.testing.assert_allclose(pred, ridge, atol=1e-4)  # the head computes the read-out (gains included)
     baseline = np.sqrt(((target - target.mean(0)) ** 2).mean())
     assert np.sqrt(((pred - target) ** 2).mean()) < 0.75 * baseline  # it reads the pose, even from random features
+    # final_pose_fit refits the head after training moved the features; it needs --data.
+    tr.train_step()
+    assert "refitted" in tr.refit_pose_head()
+    with torch.no_grad():
+        feats = tr.enc.semantic.tower(tr.enc._mask(b["mask"])).double().numpy()
+        pred = tr.enc.pose(b["image"], b["mask"]).double().numpy()
+    X = np.hstack([feats, np.ones((len(feats), 1))])
+    np.testing.assert_allclose(pred, X @ np.linalg.solve(X.T @ X + POSE_HEAD_RIDGE * np.eye(X.shape[1]), X.T @ target),
+                               atol=1e-4)
+    with pytest.raises(ValueError, match="--data"):
+        EncoderTrainer(G, tmp_path / "run_nodata", _enc_cfg()).refit_pose_head()
     # Encoders of another size are still refused.
     save_encoders(build_encoders("paper", seed=0), tmp_path / "paper.safetensors")
     with pytest.raises(ValueError, match="--preset paper"):

@@ -14,9 +14,10 @@
 #            from E1, with the run's per-head codes as latent targets for the dataset images;
 #   stage 3  the same generator run continued to G3_STEPS with a soft-Dice term on its
 #            semantic mask, encoders E3 fine-tuned from E2 against it with Dice terms;
-#   stage 4  encoders E4 fine-tuned from E3 against the same generator: pose weights 20
-#            (dataset images train the pose head from their cameras), reconstructions at
-#            the generator's own neural resolution (32, as inference renders) every step;
+#   stage 4  encoders E4 fine-tuned from E3 against the same generator, the pose now read
+#            from the mask by a new E_s head (fitted in closed form at the start and refitted
+#            at the end), pose weights 20, dataset cameras as pose targets, reconstructions
+#            at the generator's own neural resolution (32, as inference renders) every step;
 #   then the face parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,7 +30,7 @@ G2_STEPS=${G2_STEPS:-700}
 E2_STEPS=${E2_STEPS:-1100}
 G3_STEPS=${G3_STEPS:-1300}
 E3_STEPS=${E3_STEPS:-2300}
-E4_STEPS=${E4_STEPS:-2000}
+E4_STEPS=${E4_STEPS:-1100}
 P_STEPS=${P_STEPS:-600}
 THREADS=${THREADS:-2}
 W=ide3d_backend/weights
@@ -76,7 +77,7 @@ $IDE3D train encoders --generator $W/generator.safetensors --data $DATA \
   --set real_batch=4 --set pose_batch=16 --init runs/encoders-3/export.safetensors \
   --set weights.mask_dice=1 --set weights.can_mask_dice=1 --set weights.real_mask_dice=1 \
   --set weights.pose=20 --set weights.real_pose=20 --set recon_neural_resolution=32 --set recon_every=1 \
-  --set lr_warmup_steps=100 --set seed=4 --out runs/encoders-4 --preset tiny --steps "$E4_STEPS" --resume --threads "$THREADS"
+  --set lr_warmup_steps=100 --set final_pose_fit=true --set seed=4 --out runs/encoders-4 --preset tiny --steps "$E4_STEPS" --resume --threads "$THREADS"
 $PY tools/halve_checkpoint.py runs/encoders-4/encoders.safetensors $W/encoders.safetensors
 
 $IDE3D train parser --data $DATA \

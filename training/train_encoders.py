@@ -85,6 +85,9 @@ class EncoderTrainConfig:
     lr: float = 1e-4                    # Adam (release: 1e-4, betas 0.9/0.99)
     lr_warmup_steps: int = 0            # linear ramp from 0: a fine-tuning run's fresh Adam moves every
                                         # weight by a full lr on its first step, which shakes trained heads
+    final_pose_fit: bool = False        # with --data and pose_from="mask": refit E_s's pose head as the
+                                        # ridge read-out of its final features before the export (the head
+                                        # lags the features the reconstruction losses keep moving)
     betas: tuple[float, float] = (0.9, 0.99)
     psi_range: tuple[float, float] = (0.5, 1.0)
     mixing_prob: float = 0.9            # independent z for w_s and w_t
@@ -281,6 +284,13 @@ class EncoderTrainer:
         rmse = fit_pose_head(self.enc, self.data)
         return note + f"as the least-squares read-out of its features on --data (rmse {rmse[0]:.3f} / {rmse[1]:.3f} rad)"
 
+    def refit_pose_head(self) -> str:
+        """E_s's pose head set to the ridge read-out of its current features on --data."""
+        if self.data is None or self.enc.cfg.pose_from != "mask":
+            raise ValueError("final_pose_fit needs --data and encoders that take the pose from the mask")
+        rmse = fit_pose_head(self.enc, self.data)
+        return f"pose head refitted on --data at step {self.step}: rmse {rmse[0]:.3f} / {rmse[1]:.3f} rad"
+
     # ------------------------------------------------------------------ state
     def save(self) -> Path:
         info = {"generator": self.generator_path,
@@ -459,6 +469,8 @@ def run(args) -> int:
     elif trainer.init_note:
         print(trainer.init_note, file=sys.stderr)
     trainer.train(steps, progress=not args.quiet)
+    if cfg.final_pose_fit:
+        print(trainer.refit_pose_head(), file=sys.stderr)
     out = Path(args.out) / "encoders.safetensors"
     trainer.export(out)
     print(f"wrote {out}")
