@@ -156,7 +156,7 @@ def edit_mask(session, mask: np.ndarray, encoders=None) -> dict:
         m = torch.from_numpy(mask.astype(np.int64))[None, None].float()
         if m.shape[-1] != r or m.shape[-2] != r:
             m = F.interpolate(m, size=(r, r), mode="nearest")
-        onehot = semantics.mask_to_onehot(m[:, 0].long()).to(G.device) * 2 - 1
+        onehot = semantics.mask_to_onehot(m[:, 0].long()).to(G.device)  # 0/1: encoding scales it
         ws_can = encoding.encode_canonical(enc, G, out["image"], onehot).cpu()
     n = G.num_shape_ws
     ws = session.ws.clone()

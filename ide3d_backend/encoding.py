@@ -61,6 +61,10 @@ def mask_input(mask: torch.Tensor, size: int, num_classes: int = 19) -> torch.Te
         mask = mask[None]
     if mask.ndim != 4 or mask.shape[1] != num_classes:
         raise ValueError(f"a one-hot mask must be [B,{num_classes},H,W], got shape {tuple(mask.shape)}")
+    if mask.numel() and (float(mask.min()) < 0 or float(mask.max()) > 1):
+        # Already scaled to [-1, 1]? Scaling twice feeds the networks {-3, 1}: refuse it.
+        raise ValueError(f"one-hot masks must hold class coverage in [0, 1] (got {float(mask.min()):.2f}.."
+                         f"{float(mask.max()):.2f}); pass ids or a 0/1 one-hot, the scaling to [-1, 1] is done here")
     if mask.shape[-2:] != (size, size):
         if mask.shape[-1] >= size and mask.shape[-2] >= size:
             mask = F.interpolate(mask, size=(size, size), mode="area")

@@ -181,7 +181,7 @@ def encoder_initialisation(G, target: torch.Tensor, mask: torch.Tensor | None, e
     if encoders is None:
         return average_latent(G), 0.0, 0.0, "average", warnings
     from . import encoding
-    onehot = semantics.mask_to_onehot(mask).float() * 2 - 1
+    onehot = semantics.mask_to_onehot(mask).float()  # 0/1: encoding scales it to [-1, 1] itself
     if onehot.shape[-1] != target.shape[-1]:
         onehot = F.interpolate(onehot, size=target.shape[-2:], mode="nearest")
     with torch.no_grad():

@@ -417,7 +417,7 @@ def draw_session(G, mask: np.ndarray, out_dir, texture_seed: int = 0, encoders=N
     r = G.cfg.superres.output_resolution
     m = torch.from_numpy(mask.astype(np.int64))[None, None].float()
     m = torch.nn.functional.interpolate(m, size=(r, r), mode="nearest")[:, 0].long()
-    onehot = semantics.mask_to_onehot(m).to(G.device) * 2 - 1
+    onehot = semantics.mask_to_onehot(m).to(G.device)  # 0/1: encoding scales it
     with torch.no_grad():
         w_avg = G.mapping.w_avg.to(G.device)
         w_s = (w_avg + enc.semantic_offsets(onehot)).cpu()

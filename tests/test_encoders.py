@@ -142,6 +142,9 @@ def test_any_input_resolution_and_mask_forms(G, enc):
         mask_input(torch.full((1, 8, 8), 19), 8)
     with pytest.raises(ValueError):
         mask_input(torch.zeros(1, 5, 8, 8), 8)
+    # A one-hot already scaled to [-1, 1] would be scaled twice: refused with what to pass.
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        mask_input(torch.nn.functional.one_hot(mask, 19).movedim(-1, 1).float() * 2 - 1, 16)
 
 
 def test_generator_mismatch_is_reported(enc):

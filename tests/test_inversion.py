@@ -96,3 +96,20 @@ def test_cancel_within_one_step(G, target):
     with pytest.raises(inv.Cancelled):
         inv.invert(G, img, None, p, callback=cb, cancel=cancel)
     assert seen[-1] == ("latent", 2)
+
+
+def test_encoder_initialisation_reads_the_mask_as_encode_does(G, target):
+    # The inversion's start must be exactly E_t + E_s on the photo and its mask; a mask
+    # scaled to [-1, 1] before `encoding` (which scales it itself) fed E_s values of -3.
+    from ide3d_backend.encoding import encode
+    _, _, out = target
+    res = G.cfg.superres.output_resolution
+    img = inv.image_to_tensor(imaging.to_uint8(out["image"]), res)
+    mask = inv.mask_to_tensor(imaging.mask_from_logits(out["semantic"]), res)
+    enc = build_encoders(get_encoder_config("tiny"), seed=4, device="cpu").eval()
+    ws, yaw, pitch, source, _ = inv.encoder_initialisation(G, img, mask, encoders=enc)
+    with torch.no_grad():
+        ws_ref, yaw_ref, pitch_ref = encode(enc, G, img, mask)
+    assert source == "encoders"
+    torch.testing.assert_close(ws, ws_ref)
+    assert (yaw, pitch) == pytest.approx((float(yaw_ref[0]), float(pitch_ref[0])))
