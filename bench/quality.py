@@ -166,8 +166,9 @@ def main():
         err = np.abs(np.array(pose_errors))
         result["encoder_pose"] = {"mean_abs_error_rad": {"yaw": float(err[:, 0].mean()), "pitch": float(err[:, 1].mean())},
                                   "mask_miou_at_true_pose": float(np.mean(true_pose_masks.per_image)),
-                                  "what": "E_t's yaw/pitch against the input camera; the encoders' latents "
-                                          "rendered from the true camera instead of the predicted one (diagnostic)"}
+                                  "what": "the encoders' yaw/pitch (E_t's or E_s's, cfg.pose_from) against the input "
+                                          "camera; their latents rendered from the true camera instead of the "
+                                          "predicted one (diagnostic)"}
         if ceiling:
             result["optimisation_ceiling"] = {
                 "heads": len(ceiling), "steps": args.ceiling_steps,
