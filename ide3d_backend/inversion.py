@@ -1,7 +1,8 @@
 """Hybrid GAN inversion (paper Sec. 3.3 + PTI): encoders -> W+ optimisation -> pivotal tuning.
 
-1. Initialisation: the texture encoder E_t gives w_t and the camera (yaw, pitch), the
-   shape encoder E_s gives w_s from the mask (encoding.encode). Without trained
+1. Initialisation: the texture encoder E_t gives w_t, the shape encoder E_s gives w_s
+   from the mask, and the one `EncoderConfig.pose_from` names (E_s for the shipped
+   tiny encoders) the camera (yaw, pitch) (encoding.encode). Without trained
    encoders the optimisation starts from the average latent at the frontal camera
    (and says so in the result's warnings).
 2. W+ optimisation: Adam on all 18 ws (and, optionally, on yaw/pitch) with the StyleGAN
