@@ -462,8 +462,11 @@ def run(args) -> int:
     else:
         raise ValueError("give --steps N (total steps of the run, counting resumed ones)")
     torch.set_num_threads(args.threads or cfg.num_threads or torch.get_num_threads())
+    init = args.init
+    if args.resume and latest_snapshot(Path(args.out)) is not None:
+        init = None  # the snapshot holds the weights: --init (and its pose-head fit) only starts a new run
     trainer = EncoderTrainer(args.generator, args.out, cfg, data_dir=args.data, device=args.device,
-                             latents_path=args.latents, init_checkpoint=args.init)
+                             latents_path=args.latents, init_checkpoint=init)
     if args.resume and trainer.resume():
         print(f"resumed {args.out} at step {trainer.step}", file=sys.stderr)
     elif trainer.init_note:
