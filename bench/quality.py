@@ -11,8 +11,9 @@ Measures the bars of the training issue and writes bench/results/quality.json:
    the ground-truth SynthHeads mesh, over the whole volume and over the part
    inside the frontal portrait frame (no training view sees below it).
 Diagnostics beside the bars: per-class IoU of the encoder reconstructions (pooled
-over heads), E_t's pose error and the mask mIoU of the same latents rendered
-from the true camera (what the pose error costs), and with --ceiling-heads N a W+ optimisation from the encoders'
+over heads), the encoders' pose error and the mask mIoU of the same latents
+rendered from the true camera (what the pose error costs), and with
+--ceiling-heads N a W+ optimisation from the encoders'
 latents (no generator tuning) on the first N heads, which tells how much of the
 reconstruction error is the encoders' and how much the generator's.
 

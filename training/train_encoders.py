@@ -179,6 +179,11 @@ def angles_to_labels(angles: np.ndarray, device) -> torch.Tensor:
     return torch.from_numpy(np.stack([camera.label_from_angles(y, p) for y, p in angles])).to(device)
 
 
+def labels_to_angles(labels: torch.Tensor, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Camera labels [B,25] -> (yaw, pitch) [B,2] radians: the pose targets of dataset images."""
+    return torch.tensor([camera.angles_from_label(l)[:2] for l in labels.cpu().numpy()], dtype=dtype, device=device)
+
+
 def load_real_data(root: Path, resolution: int):
     """SynthHeads (or any EG3D-layout) dataset held in memory (training.train_generator's loader)."""
     try:
@@ -211,8 +216,7 @@ def fit_pose_head(enc: Encoders, data, ridge: float = POSE_HEAD_RIDGE, batch: in
             idx = np.arange(i, min(i + batch, len(data)))
             b = data.batch(idx, np.full(len(idx), flip))
             feats.append(enc.semantic.tower(enc._mask(b["mask"])).double().cpu())
-            targets.append(torch.tensor([camera.angles_from_label(l)[:2] for l in b["label"].numpy()],
-                                        dtype=torch.float64))
+            targets.append(labels_to_angles(b["label"], torch.float64))
     X = torch.cat([torch.cat(feats), torch.ones(sum(len(f) for f in feats), 1, dtype=torch.float64)], 1)
     y = torch.cat(targets)
     sol = torch.linalg.solve(X.T @ X + ridge * torch.eye(X.shape[1], dtype=X.dtype), X.T @ y)  # [F+1, 2]
@@ -416,9 +420,7 @@ class EncoderTrainer:
                 preds.append(enc.pose(batch["pose_images"]["image"], batch["pose_images"]["mask"]))
                 labels.append(batch["pose_images"]["label"])
             pred = torch.cat(preds)
-            angles = torch.tensor([camera.angles_from_label(l)[:2] for l in torch.cat(labels).cpu().numpy()],
-                                  dtype=pred.dtype, device=self.dev)
-            terms["real_pose"] = w.real_pose * _mse(pred, angles)
+            terms["real_pose"] = w.real_pose * _mse(pred, labels_to_angles(torch.cat(labels), pred.dtype, self.dev))
         if with_recon and "real" in batch:
             rec = self._render(ws_real, real["label"], r_rec, grad=True)
             image, mask = real["image"], real["mask"]
