@@ -5,7 +5,8 @@ import bpy
 from bpy.types import Panel
 
 from . import backend_process, jobs, mesh_io, palette
-from .operators import active_head, mask_image_for, selected_heads
+from .ops_paint import mask_image_for
+from .ops_tasks import active_head, selected_heads
 from .preferences import draw_status, status
 
 

@@ -22,7 +22,7 @@ def _head_poll(self, obj):
 
 
 def _paint_class_update(self, context):
-    from .operators import set_paint_color
+    from .ops_paint import set_paint_color
     set_paint_color(context, palette.CLASS_NAMES.index(self.paint_class))
 
 

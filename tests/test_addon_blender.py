@@ -321,7 +321,7 @@ def check_operators_fake_backend(ctx) -> dict:
         facts["auto_stopped"] = bp.stop_backend()
         # the UI path: work on a worker thread, applied on the main thread by the timer function
         jobs = importlib.import_module(f"{ADDON_MODULE}.jobs")
-        ops = importlib.import_module(f"{ADDON_MODULE}.operators")
+        ops = importlib.import_module(f"{ADDON_MODULE}.ops_tasks")
         made = []
         task = jobs.RUNNER.submit("ui", lambda t: (t.update(0.5, "working"), 5)[1],
                                   on_done=lambda r: made.append(bpy.data.meshes.new(f"from_worker_{r}").name))

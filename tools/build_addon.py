@@ -69,6 +69,11 @@ def stage(dest: Path) -> Path:
     return dest
 
 
+def addon_modules() -> list[str]:
+    """The add-on's Python files as they appear in the zip (paths relative to addon/)."""
+    return sorted(p.relative_to(ADDON).as_posix() for p in ADDON.rglob("*.py") if "__pycache__" not in p.parts)
+
+
 def run_cli(blender_ext: Path, *args: str) -> str:
     proc = subprocess.run([sys.executable, str(blender_ext), *args], capture_output=True, text=True)
     out = (proc.stdout + proc.stderr).strip()
@@ -99,7 +104,8 @@ def build(out_dir: Path, blender_ext: Path | None = None, keep_stage: Path | Non
         made[-1].rename(target)
     with zipfile.ZipFile(target) as zf:
         names = zf.namelist()
-    for required in ("blender_manifest.toml", "__init__.py", "client.py"):
+    # every module of addon/ (e.g. each ops_*.py) must have made it into the zip, at its place
+    for required in ("blender_manifest.toml", *addon_modules()):
         if required not in names:
             raise SystemExit(f"{target} lacks {required} at its root: {names}")
     if verbose:
