@@ -29,6 +29,7 @@ def evaluate_points(fn: Callable, pts: np.ndarray, batch: int = DEFAULT_BATCH) -
             if out is None:  # the output's trailing shape is known after the first batch
                 out = np.empty((len(pts),) + part.shape[1:], np.float32)
             out[s:s + batch] = part
+            del part  # may view the callback's whole output (e.g. all decoder channels): free it now
     return out if out is not None else np.zeros((0,), np.float32)
 
 
