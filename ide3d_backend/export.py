@@ -10,7 +10,7 @@ format's Blender importer expects (docs/mesh.md):
   does not rotate by default.
 
 GLB layout: one mesh with one primitive per class present (faces go to their
-class, see mesh.face_labels; vertices on a class border are duplicated). Each
+class, see mesh.attributes.face_labels; vertices on a class border are duplicated). Each
 primitive has POSITION, NORMAL, COLOR_0 (float VEC3, *linear* as glTF requires;
 converted from the mesh's sRGB colours), `_SEMANTIC` (float SCALAR class id, the glTF
 convention for application-specific attributes) and uint32 indices, and its own
@@ -31,7 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import atomic_write_bytes
-from .mesh import HeadMesh, face_labels
+from .mesh.attributes import face_labels
+from .mesh.cleanup import compact_faces
+from .mesh.head_mesh import HeadMesh
 from .semantics import CLASS_NAMES, PALETTE
 
 GLB_MAGIC = 0x46546C67  # "glTF"
@@ -67,11 +69,8 @@ def _split_by_class(mesh: HeadMesh):
     fl = face_labels(mesh.faces, mesh.labels)
     out = []
     for cls in np.unique(fl):
-        f = mesh.faces[fl == cls]
-        used = np.unique(f)
-        remap = np.full(len(mesh.vertices), -1, np.int64)
-        remap[used] = np.arange(len(used))
-        out.append((int(cls), used, remap[f].astype(np.uint32)))
+        local, used = compact_faces(mesh.faces[fl == cls], len(mesh.vertices))
+        out.append((int(cls), used, local.astype(np.uint32)))
     return out
 
 
