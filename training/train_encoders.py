@@ -55,7 +55,6 @@ def _mse(a, b):
     return (a - b).square().mean()
 
 
-# --------------------------------------------------------------------------- the trainer
 class EncoderTrainer(RunTrainer):
     desc = "train encoders"
     export_name = "encoders.safetensors"
