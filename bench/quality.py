@@ -23,18 +23,15 @@ Usage: python bench/quality.py [--generator G] [--encoders E] [--heads 16]
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-from metrics import MaskScores, chamfer_distance, chamfer_in_frame, miou, psnr  # noqa: E402
+import common  # bench/common.py: the script's own folder is on sys.path
 
-from ide3d_backend import camera, semantics  # noqa: E402
+from ide3d_backend import camera, semantics
+from ide3d_backend.metrics import MaskScores, chamfer_distance, chamfer_in_frame, miou, psnr
 
 CLASS_GROUPS = {"background": [0], "skin": [1], "hair": [13], "nose": [2], "eyes": [4, 5], "lips": [11, 12]}
 HELDOUT_SEED_BASE = 1_000_000

@@ -27,11 +27,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-from metrics import MaskScores, chamfer_distance, chamfer_in_frame  # noqa: E402
+import common  # bench/common.py: the script's own folder is on sys.path
 
-from ide3d_backend import camera  # noqa: E402
+from ide3d_backend import camera
+from ide3d_backend.metrics import MaskScores, chamfer_distance, chamfer_in_frame
 
 
 def main():
@@ -48,8 +47,8 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     from ide3d_backend import load_generator
+    from training.dataset import InMemoryDataset
     from training.latent_init import load_latents
-    from training.train_generator import InMemoryDataset
     t0 = time.time()
     G = load_generator(args.generator, device="cpu")
     data = InMemoryDataset(Path(args.data), G.cfg.superres.output_resolution)

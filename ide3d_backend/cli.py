@@ -1,18 +1,27 @@
 """The `ide3d` command. Thin: each subcommand parses its arguments and calls one
 engine function. Subcommands live next to the code they drive and register
-themselves through `COMMANDS` (module path, function that adds the parser)."""
+themselves through a function that adds their parser to the subparsers object
+(`set_defaults(func=...)`).
+
+The runtime's own subcommands are listed in `COMMANDS`. Other installed packages
+add theirs through the entry-point group `ide3d.commands` (name = "module:register"
+in their pyproject.toml): that is how `ide3d train` (training/cli.py) joins without
+the runtime package importing training/. A registrar that cannot be loaded still
+shows up in `ide3d --help`, marked unavailable, and running it prints why.
+"""
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+import traceback
+from importlib.metadata import EntryPoint, entry_points
 
-# name -> "module:register_function". Each register function receives the
-# subparsers object and adds its parser with `set_defaults(func=...)`.
+ENTRY_POINT_GROUP = "ide3d.commands"
+
+# name -> "module:register_function" inside ide3d_backend, loaded when the parser is built.
 COMMANDS = {
     "data": "ide3d_backend.synthheads.cli:register",
     "demo": "ide3d_backend.demo:register",
-    "train": "training.cli:register",
     "serve": "ide3d_backend.service.cli:register",
     "invert": "ide3d_backend.engine_cli:register_invert",
     "render": "ide3d_backend.engine_cli:register_render",
@@ -23,20 +32,44 @@ COMMANDS = {
 }
 
 
+def registrars() -> list[EntryPoint]:
+    """Every subcommand's registrar: the runtime's (COMMANDS), then the installed entry
+    points of `ide3d.commands` sorted by name. `.load()` returns the register function."""
+    found = [EntryPoint(name, target, ENTRY_POINT_GROUP) for name, target in COMMANDS.items()]
+    for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda ep: ep.name):
+        if ep.name in COMMANDS:
+            raise RuntimeError(f"ide3d: the entry point {ep.name} = {ep.value!r} ({ENTRY_POINT_GROUP}) "
+                               f"clashes with the built-in command {ep.name!r}")
+        found.append(ep)
+    return found
+
+
+def _unavailable(sub: argparse._SubParsersAction, name: str, target: str, exc: BaseException) -> None:
+    """A subcommand whose registrar failed to load: listed, and running it reports the failure."""
+    reason = f"{type(exc).__name__}: {exc}"
+    details = "".join(traceback.format_exception(exc))
+
+    def report(args) -> int:
+        print(details, end="", file=sys.stderr)
+        print(f"ide3d {name}: error: this command could not be loaded from {target} ({reason})", file=sys.stderr)
+        return 1
+
+    # No option prefix: every argument, "--help" included, is taken as is and reaches `report`.
+    p = sub.add_parser(name, help=f"unavailable: cannot load {target} ({reason})", add_help=False,
+                       prefix_chars="\0")
+    p.add_argument("args", nargs="*")
+    p.set_defaults(func=report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ide3d", description="IDE-3D: photo to editable 3D head")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, target in COMMANDS.items():
-        if target is None:
-            continue
-        module, func = target.split(":")
+    for ep in registrars():
         try:
-            register = getattr(importlib.import_module(module), func)
-        except ModuleNotFoundError as exc:
-            # A subcommand whose module is not there yet must not break the others.
-            if exc.name and exc.name.split(".")[0] in ("ide3d_backend", "training"):
-                continue
-            raise
+            register = ep.load()
+        except Exception as exc:  # noqa: BLE001 - whatever broke the import: the other commands still work
+            _unavailable(sub, ep.name, ep.value, exc)
+            continue
         register(sub)
     return parser
 

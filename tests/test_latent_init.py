@@ -12,8 +12,9 @@ from ide3d_backend import camera
 from ide3d_backend.api import build_generator, save_generator
 from ide3d_backend.encoding import build_encoders, encode, save_encoders
 from training.latent_init import encoded_head_ws, fit_z_to_ws, load_latents, save_latents
-from training.train_encoders import EncoderTrainer, get_encoder_train_config
-from training.train_generator import InMemoryDataset
+from training.config import get_encoder_train_config
+from training.dataset import InMemoryDataset
+from training.train_encoders import EncoderTrainer
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

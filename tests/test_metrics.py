@@ -1,14 +1,8 @@
-"""The benchmarks' scores (bench/metrics.py) against analytic answers."""
-import sys
-from pathlib import Path
-
+"""The evaluation scores (ide3d_backend/metrics.py) against analytic answers."""
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-import metrics  # noqa: E402
-
-from ide3d_backend import camera  # noqa: E402
+from ide3d_backend import camera, metrics
 
 
 def _sphere(radius: float, n: int) -> np.ndarray:

@@ -13,8 +13,10 @@ import torch
 
 from ide3d_backend.api import build_generator, save_generator
 from ide3d_backend.encoding import encode, load_encoders, load_parser, parse
-from training.train_encoders import POSE_HEAD_RIDGE, EncoderTrainer, get_encoder_train_config
-from training.train_parser import ParserTrainer, get_parser_train_config
+from training.config import get_encoder_train_config, get_parser_train_config
+from training.pose_head import POSE_HEAD_RIDGE
+from training.train_encoders import EncoderTrainer
+from training.train_parser import ParserTrainer
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -130,8 +132,7 @@ def test_parser_needs_a_source(tmp_path):
 
 
 def test_cli_and_dataset_paths(G, tmp_path):
-    synth = pytest.importorskip("ide3d_backend.synthheads")
-    pytest.importorskip("ide3d_backend.data")
+    from ide3d_backend import synthheads as synth
     data = tmp_path / "data"
     synth.write_dataset(data, 2, 32, views=1, seed=0, progress=False, workers=1)
     gpath = tmp_path / "G.safetensors"
@@ -248,11 +249,9 @@ def test_metrics_lines_average_every_term_over_the_steps_that_computed_it(tmp_pa
     from types import SimpleNamespace
 
     from training.loop import run_steps
+    from training.run import RunTrainer
 
-    class Counting:
-        cfg = SimpleNamespace(log_every=4, snapshot_every=0)
-        metrics_path = tmp_path / "metrics.jsonl"
-        step = 0
+    class Counting(RunTrainer):
         saved = 0
 
         def train_step(self):
@@ -265,8 +264,8 @@ def test_metrics_lines_average_every_term_over_the_steps_that_computed_it(tmp_pa
         def save(self):
             self.saved += 1
 
-    tr = Counting()
-    last = run_steps(tr, 8, progress=False, desc="t", shown="loss")
+    tr = Counting(tmp_path, SimpleNamespace(log_every=4, snapshot_every=0))
+    last = run_steps(tr, 8, progress=False)
     lines = [json.loads(l) for l in tr.metrics_path.read_text().splitlines()]
     assert [l["step"] for l in lines] == [4, 8]
     assert lines[0]["loss"] == pytest.approx((0 + 1 + 2 + 3) / 4) and lines[0]["rgb"] == pytest.approx(11.0)

@@ -212,11 +212,9 @@ def test_two_gloo_processes_keep_identical_replicas(tiny_data, tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(f"""
 import dataclasses, sys, torch
-sys.path.insert(0, {str(ROOT)!r})
 from ide3d_backend import config as C
 orig = C.tiny_config
-sys.path.insert(0, {str(ROOT / "tests")!r})
-from test_train_generator import micro_config
+from test_train_generator import micro_config  # tests/ is on PYTHONPATH
 C.PRESETS['tiny'] = lambda: micro_config(orig())
 from training.config import tiny_train_config
 from training.distributed import init_distributed, shutdown
@@ -233,7 +231,7 @@ from safetensors.torch import save_file
 save_file({{'flat': flat}}, {str(tmp_path)!r} + f'/rank{{ctx.rank}}.safetensors')
 shutdown(ctx)
 """)
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "tests"))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--standalone", str(script)]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -273,7 +271,7 @@ def test_init_from_a_checkpoint_starts_the_head_codes_from_the_encoders(tiny_dat
     from ide3d_backend.config import get_encoder_config
     from ide3d_backend.encoding import build_encoders, save_encoders
     from training.latent_init import latents_from_encoders, load_latents
-    from training.train_generator import InMemoryDataset
+    from training.dataset import InMemoryDataset
     G = build_generator("tiny", seed=3)
     enc = build_encoders(dataclasses.replace(get_encoder_config("tiny"), w_dim=G.w_dim, input_resolution=32), seed=1)
     save_generator(G, tmp_path / "g.safetensors")

@@ -1,15 +1,30 @@
-"""`ide3d train generator|encoders|parser|export ...` (also `python -m training ...`)."""
+"""`ide3d train generator|encoders|parser|export ...` (also `python -m training ...`).
+
+`register` is the `ide3d` command's entry point for `train` (pyproject.toml, group
+"ide3d.commands"): the runtime package does not import training/. Each runner
+parses its settings, builds its trainer (training.train_*), resumes or starts the
+run and exports the network to the run folder.
+"""
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 
+from .config import ENCODER_TRAIN_PRESETS, PARSER_TRAIN_PRESETS
+
+
+def _threads(args, cfg) -> None:
+    import torch
+    torch.set_num_threads(args.threads or cfg.num_threads or torch.get_num_threads())
+
+
+def _export(trainer) -> None:
+    out = trainer.export_to_run()
+    print(f"wrote {out}")
+
 
 def run_generator(args) -> int:
-    import torch
-
     from .config import apply_overrides, get_train_config
     from .distributed import init_distributed, shutdown
     from .train_generator import GeneratorTrainer
@@ -23,7 +38,7 @@ def run_generator(args) -> int:
         steps = args.steps
     if not steps:
         raise ValueError("give --steps N (total steps of the run, counting resumed ones)")
-    torch.set_num_threads(args.threads or cfg.num_threads or torch.get_num_threads())
+    _threads(args, cfg)
     ctx = init_distributed(args.device)
     try:
         trainer = GeneratorTrainer(args.data, args.out, cfg, ctx, init_checkpoint=args.init)
@@ -33,9 +48,7 @@ def run_generator(args) -> int:
             _init_latents_from_encoders(trainer, args.encoders)
         trainer.train(steps, progress=not args.quiet)
         if ctx.is_main:
-            out = Path(args.out) / "generator.safetensors"
-            trainer.export(out)
-            print(f"wrote {out}")
+            _export(trainer)
             from .latent_init import save_latents
             save_latents(Path(args.out) / "latents.safetensors", trainer.latents, trainer.data)
             print(f"wrote {Path(args.out) / 'latents.safetensors'} (per-head codes, for `train encoders --latents`)")
@@ -80,8 +93,43 @@ def run_export(args) -> int:
     return 0
 
 
-# Trainers written in their own modules register here: name -> "module:register".
-EXTRA = {"encoders": "training.train_encoders:register", "parser": "training.train_parser:register"}
+def run_encoders(args) -> int:
+    from .config import apply_overrides, get_encoder_train_config
+    from .snapshot import latest_snapshot
+    from .train_encoders import EncoderTrainer
+    cfg = apply_overrides(get_encoder_train_config(args.preset), args.set)
+    if args.steps is None:
+        raise ValueError("give --steps N (total steps of the run, counting resumed ones)")
+    _threads(args, cfg)
+    init = args.init
+    if args.resume and latest_snapshot(Path(args.out)) is not None:
+        init = None  # the snapshot holds the weights: --init (and its pose-head fit) only starts a new run
+    trainer = EncoderTrainer(args.generator, args.out, cfg, data_dir=args.data, device=args.device,
+                             latents_path=args.latents, init_checkpoint=init)
+    if args.resume and trainer.resume():
+        print(f"resumed {args.out} at step {trainer.step}", file=sys.stderr)
+    elif trainer.init_note:
+        print(trainer.init_note, file=sys.stderr)
+    trainer.train(args.steps, progress=not args.quiet)
+    if cfg.final_pose_fit:
+        print(trainer.refit_pose_head(), file=sys.stderr)
+    _export(trainer)
+    return 0
+
+
+def run_parser(args) -> int:
+    from .config import apply_overrides, get_parser_train_config
+    from .train_parser import ParserTrainer
+    cfg = apply_overrides(get_parser_train_config(args.preset), args.set)
+    if args.steps is None:
+        raise ValueError("give --steps N (total steps of the run, counting resumed ones)")
+    _threads(args, cfg)
+    trainer = ParserTrainer(args.out, cfg, generator=args.generator, data_dir=args.data, device=args.device)
+    if args.resume and trainer.resume():
+        print(f"resumed {args.out} at step {trainer.step}", file=sys.stderr)
+    trainer.train(args.steps, progress=not args.quiet)
+    _export(trainer)
+    return 0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -110,13 +158,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", required=True, type=Path)
     e.add_argument("--half", action="store_true", help="store float16 (shipped weights: half the size)")
     e.set_defaults(func=run_export)
-    for name, target in EXTRA.items():
-        module, func = target.split(":")
-        try:
-            getattr(importlib.import_module(module), func)(tsub)
-        except ModuleNotFoundError as exc:
-            if not (exc.name or "").startswith("training"):
-                raise
+    en = tsub.add_parser("encoders", help="train E_t, E_s and the canonical editor against a frozen generator")
+    en.add_argument("--generator", required=True, type=Path, help="generator checkpoint (frozen)")
+    en.add_argument("--out", required=True, type=Path, help="run folder: snapshots, metrics.jsonl, encoders.safetensors")
+    en.add_argument("--preset", default="tiny", choices=sorted(ENCODER_TRAIN_PRESETS))
+    en.add_argument("--data", type=Path, default=None, help="optional dataset folder (reconstruction losses only)")
+    en.add_argument("--latents", type=Path, default=None,
+                   help="per-head codes of the generator run on --data (RUN/latents.safetensors): "
+                        "latent + pose targets for dataset images")
+    en.add_argument("--init", type=Path, default=None,
+                   help="start from these encoders instead of random weights (fine-tuning)")
+    en.add_argument("--steps", type=int, default=None, help="total steps, counting resumed ones")
+    en.add_argument("--resume", action="store_true", help="continue from the run folder's latest snapshot")
+    en.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a setting, e.g. batch=4 or weights.pose=2")
+    en.add_argument("--device", default=None)
+    en.add_argument("--threads", type=int, default=None)
+    en.add_argument("--quiet", action="store_true")
+    en.set_defaults(func=run_encoders)
+    pa = tsub.add_parser("parser", help="train the face parser on generator renders and/or a dataset")
+    pa.add_argument("--out", required=True, type=Path, help="run folder: snapshots, metrics.jsonl, parser.safetensors")
+    pa.add_argument("--generator", type=Path, default=None, help="generator checkpoint giving paired RGB/mask renders")
+    pa.add_argument("--data", type=Path, default=None, help="dataset folder with images and masks (e.g. SynthHeads)")
+    pa.add_argument("--preset", default="tiny", choices=sorted(PARSER_TRAIN_PRESETS))
+    pa.add_argument("--steps", type=int, default=None, help="total steps, counting resumed ones")
+    pa.add_argument("--resume", action="store_true", help="continue from the run folder's latest snapshot")
+    pa.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting, e.g. batch=4")
+    pa.add_argument("--device", default=None)
+    pa.add_argument("--threads", type=int, default=None)
+    pa.add_argument("--quiet", action="store_true")
+    pa.set_defaults(func=run_parser)
 
 
 def main(argv=None) -> int:

@@ -1,12 +1,14 @@
-"""Training hyperparameters: dataclasses with the paper's values (`paper`) and
-CPU-fitting values (`tiny`). Every deviation of `tiny` from the paper is
-explained next to its value and in the README's training section."""
+"""Training hyperparameters of the three trainers (generator, encoders, face parser):
+dataclasses with the paper's values (`paper`) and CPU-fitting values (`tiny`).
+Every deviation of `tiny` from the paper is explained next to its value and in the
+README's training section (encoders and parser: docs/encoders.md)."""
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
 
 
+# --------------------------------------------------------------------------- generator (train_generator.py)
 @dataclass(frozen=True)
 class ReconLossWeights:
     """Supervised multi-view reconstruction against SynthHeads' ground truth."""
@@ -110,6 +112,147 @@ def get_train_config(preset: str) -> GeneratorTrainConfig:
         return TRAIN_PRESETS[preset]()
     except KeyError:
         raise ValueError(f"unknown training preset {preset!r}; choose one of {sorted(TRAIN_PRESETS)}") from None
+
+
+# --------------------------------------------------------------------------- encoders (train_encoders.py)
+@dataclass(frozen=True)
+class EncoderLossWeights:
+    latent_t: float = 1.0               # w-space L2, E_t's texture ws vs. the true w_t
+    latent_s: float = 1.0               # w-space L2, E_s's shape ws vs. the true w_s
+    pose: float = 1.0                   # L2 on (yaw, pitch) in radians
+    rgb: float = 1.0                    # L1, G(encoded ws) from the input view vs. the input image
+    perceptual: float = 0.5             # perceptual_distance of the same pair
+    mask: float = 0.5                   # cross-entropy of the reconstructed semantics vs. the input mask
+    mask_dice: float = 0.0              # soft Dice of the same pair: every class counts, not every pixel
+    latent_consistency: float = 1.0     # same latents across the k views
+    feature_consistency: float = 0.5    # k reconstructions seen from one common view look alike
+    can_latent: float = 1.0             # E_can: w-space L2 on all 18 ws
+    can_rgb: float = 1.0                # E_can: reconstruction from the canonical view
+    can_perceptual: float = 0.5
+    can_mask: float = 0.5
+    can_mask_dice: float = 0.0
+    real_rgb: float = 1.0               # dataset images: reconstruction through G
+    real_perceptual: float = 0.5
+    real_mask: float = 0.5
+    real_mask_dice: float = 0.0
+    real_latent: float = 1.0            # dataset images with --latents: w-space L2 to the head's fitted code
+    real_pose: float = 1.0              # and L2 on (yaw, pitch) from the image's camera label
+
+
+@dataclass(frozen=True)
+class EncoderTrainConfig:
+    preset: str = "paper"               # encoder size preset (ide3d_backend.config.get_encoder_config)
+    batch: int = 8                      # latents per step (release: batch 8)
+    views: int = 2                      # k views rendered per latent (multi-view augmentation)
+    lr: float = 1e-4                    # Adam (release: 1e-4, betas 0.9/0.99)
+    lr_warmup_steps: int = 0            # linear ramp from 0: a fine-tuning run's fresh Adam moves every
+                                        # weight by a full lr on its first step, which shakes trained heads
+    final_pose_fit: bool = False        # with --data and pose_from="mask": refit E_s's pose head as the
+                                        # ridge read-out of its final features before the export (the head
+                                        # lags the features the reconstruction losses keep moving)
+    betas: tuple[float, float] = (0.9, 0.99)
+    psi_range: tuple[float, float] = (0.5, 1.0)
+    mixing_prob: float = 0.9            # independent z for w_s and w_t
+    neural_resolution: int | None = None        # renders of the inputs; None = the generator's
+    recon_neural_resolution: int | None = None  # renders of the reconstructions; None = same
+    recon_every: int = 1                # reconstruction + feature-consistency losses every n steps
+    recon_pose: str = "true"            # render reconstructions from the "true" or the "predicted" pose
+    canonical: bool = True              # train E_can in the same step
+    real_batch: int = 0                 # dataset images per step when --data is given
+    pose_batch: int = 0                 # more dataset images per step for the pose term only: no
+                                        # rendering, so the pose head sees many cameras cheaply
+    xflip: bool = True                  # mirror dataset images at random
+    repeat_batch: bool = False          # every step reuses step 0's batch (overfitting checks)
+    weights: EncoderLossWeights = field(default_factory=EncoderLossWeights)
+    snapshot_every: int = 500
+    log_every: int = 10
+    keep_snapshots: int = 2
+    seed: int = 0
+    num_threads: int | None = None
+
+    def replace(self, **kw) -> "EncoderTrainConfig":
+        return dataclasses.replace(self, **kw)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EncoderTrainConfig":
+        d = dict(d)
+        d["weights"] = EncoderLossWeights(**d.get("weights", {}))
+        for key in ("betas", "psi_range"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def paper_encoder_train_config() -> EncoderTrainConfig:
+    return EncoderTrainConfig()
+
+
+def tiny_encoder_train_config() -> EncoderTrainConfig:
+    return EncoderTrainConfig(
+        preset="tiny",
+        batch=2,                      # 2 CPU cores: 2 latents x 2 views + 2 canonical renders per step
+        views=2,
+        lr=2e-4,                      # fewer, smaller steps than the paper's runs
+        recon_neural_resolution=16,   # reconstructions through G are the cost; half the neural resolution
+        recon_every=2,                # and only every other step (latent regression every step)
+        real_batch=2,
+        snapshot_every=100,
+        log_every=10,
+    )
+
+
+ENCODER_TRAIN_PRESETS = {"paper": paper_encoder_train_config, "tiny": tiny_encoder_train_config}
+
+
+def get_encoder_train_config(preset: str) -> EncoderTrainConfig:
+    try:
+        return ENCODER_TRAIN_PRESETS[preset]()
+    except KeyError:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(ENCODER_TRAIN_PRESETS)}") from None
+
+
+# --------------------------------------------------------------------------- face parser (train_parser.py)
+@dataclass(frozen=True)
+class ParserTrainConfig:
+    preset: str = "paper"               # parser size preset (EncoderConfig.parser_*)
+    batch: int = 16                     # images per step (generator + dataset)
+    generator_fraction: float = 0.5     # share of the batch rendered by the generator when both sources exist
+    views: int = 2                      # poses rendered per generator latent
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    psi_range: tuple[float, float] = (0.5, 1.0)
+    mixing_prob: float = 0.9
+    neural_resolution: int | None = None
+    xflip: bool = True
+    jitter: float = 0.15                # brightness/contrast jitter amplitude (images in [-1, 1])
+    ce: float = 1.0                     # weight of the cross-entropy
+    repeat_batch: bool = False          # every step reuses step 0's batch (overfitting checks)
+    snapshot_every: int = 500
+    log_every: int = 10
+    keep_snapshots: int = 2
+    seed: int = 0
+    num_threads: int | None = None
+
+    def replace(self, **kw) -> "ParserTrainConfig":
+        return dataclasses.replace(self, **kw)
+
+
+def paper_parser_train_config() -> ParserTrainConfig:
+    return ParserTrainConfig()
+
+
+def tiny_parser_train_config() -> ParserTrainConfig:
+    return ParserTrainConfig(preset="tiny", batch=8, snapshot_every=200, log_every=10)
+
+
+PARSER_TRAIN_PRESETS = {"paper": paper_parser_train_config, "tiny": tiny_parser_train_config}
+
+
+def get_parser_train_config(preset: str) -> ParserTrainConfig:
+    try:
+        return PARSER_TRAIN_PRESETS[preset]()
+    except KeyError:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PARSER_TRAIN_PRESETS)}") from None
 
 
 def apply_overrides(cfg, overrides: list[str] | None):

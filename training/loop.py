@@ -1,5 +1,5 @@
-"""The step loop shared by the encoder and parser trainers: progress bar, metrics
-lines, periodic and final snapshots."""
+"""The step loop shared by the generator, encoder and parser trainers: progress bar,
+metrics lines, periodic and final snapshots."""
 from __future__ import annotations
 
 import json
@@ -32,16 +32,20 @@ class IntervalMeans:
         return means
 
 
-def run_steps(trainer, steps: int, progress: bool, desc: str, shown: str) -> dict:
+def run_steps(trainer, steps: int, progress: bool) -> dict:
     """Call `trainer.train_step()` until `trainer.step == steps` (counting resumed steps).
 
-    The trainer provides `step`, `cfg.log_every`, `cfg.snapshot_every`, `metrics_path`,
-    `train_step() -> logs` and `save()`; `shown` names the log entry on the progress bar.
-    A metrics line holds each entry's mean since the previous line (IntervalMeans).
+    The trainer is a `training.run.RunTrainer`: `step`, `cfg.log_every`,
+    `cfg.snapshot_every`, `metrics_path`, `is_main`, `desc`, `train_step() -> logs`,
+    `metrics_record(means, now, seconds, steps)`, `progress_text(...)`, `after_step()`
+    and `save()`. A metrics line holds each entry's mean since the previous line
+    (IntervalMeans); only the main process writes lines. A snapshot is saved every
+    `snapshot_every` steps (0: none on the way) and always at the end.
     Returns the last step's logs."""
     from tqdm import tqdm
     cfg = trainer.cfg
-    bar = tqdm(total=steps, initial=trainer.step, disable=not progress, dynamic_ncols=True, desc=desc)
+    bar = tqdm(total=steps, initial=trainer.step, disable=not (progress and trainer.is_main),
+               dynamic_ncols=True, desc=trainer.desc)
     logs, t_last, s_last = {}, time.time(), trainer.step
     means = IntervalMeans()
     while trainer.step < steps:
@@ -50,11 +54,12 @@ def run_steps(trainer, steps: int, progress: bool, desc: str, shown: str) -> dic
         bar.update(1)
         if trainer.step % cfg.log_every == 0 or trainer.step == steps:
             now = time.time()
-            sec = (now - t_last) / max(trainer.step - s_last, 1)
-            record = means.flush()
-            log_line(trainer.metrics_path, {"step": trainer.step, "sec_per_step": sec, "time": now, **record})
-            bar.set_postfix_str(f"{sec:.2f} s/step {shown}={record[shown]:.4f}")
+            record, seconds, done = means.flush(), now - t_last, trainer.step - s_last
+            if trainer.is_main:
+                log_line(trainer.metrics_path, trainer.metrics_record(record, now, seconds, done))
+            bar.set_postfix_str(trainer.progress_text(record, seconds, done))
             t_last, s_last = now, trainer.step
+        trainer.after_step()
         if cfg.snapshot_every and trainer.step % cfg.snapshot_every == 0:
             trainer.save()
     bar.close()

@@ -29,10 +29,8 @@ snapshot continues bit-exactly.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -40,207 +38,32 @@ import torch
 import torch.nn.functional as F
 
 from ide3d_backend import camera
-from ide3d_backend.api import load_generator
-from ide3d_backend.encoding import Encoders, build_encoders, labels_from_yaw_pitch, save_encoders
 from ide3d_backend.config import get_encoder_config
+from ide3d_backend.encoding import Encoders, build_encoders, labels_from_yaw_pitch, save_encoders
 from ide3d_backend.model.backbone import TriPlanes
 from ide3d_backend.perceptual import perceptual_distance
 
-from .config import apply_overrides
+from .config import EncoderTrainConfig
+from .dataset import InMemoryDataset
 from .losses import soft_dice_loss
-from .loop import run_steps
-from .snapshot import latest_snapshot, load_snapshot, save_snapshot
-
-
-# --------------------------------------------------------------------------- configuration
-@dataclass(frozen=True)
-class EncoderLossWeights:
-    latent_t: float = 1.0               # w-space L2, E_t's texture ws vs. the true w_t
-    latent_s: float = 1.0               # w-space L2, E_s's shape ws vs. the true w_s
-    pose: float = 1.0                   # L2 on (yaw, pitch) in radians
-    rgb: float = 1.0                    # L1, G(encoded ws) from the input view vs. the input image
-    perceptual: float = 0.5             # perceptual_distance of the same pair
-    mask: float = 0.5                   # cross-entropy of the reconstructed semantics vs. the input mask
-    mask_dice: float = 0.0              # soft Dice of the same pair: every class counts, not every pixel
-    latent_consistency: float = 1.0     # same latents across the k views
-    feature_consistency: float = 0.5    # k reconstructions seen from one common view look alike
-    can_latent: float = 1.0             # E_can: w-space L2 on all 18 ws
-    can_rgb: float = 1.0                # E_can: reconstruction from the canonical view
-    can_perceptual: float = 0.5
-    can_mask: float = 0.5
-    can_mask_dice: float = 0.0
-    real_rgb: float = 1.0               # dataset images: reconstruction through G
-    real_perceptual: float = 0.5
-    real_mask: float = 0.5
-    real_mask_dice: float = 0.0
-    real_latent: float = 1.0            # dataset images with --latents: w-space L2 to the head's fitted code
-    real_pose: float = 1.0              # and L2 on (yaw, pitch) from the image's camera label
-
-
-@dataclass(frozen=True)
-class EncoderTrainConfig:
-    preset: str = "paper"               # encoder size preset (ide3d_backend.config.get_encoder_config)
-    batch: int = 8                      # latents per step (release: batch 8)
-    views: int = 2                      # k views rendered per latent (multi-view augmentation)
-    lr: float = 1e-4                    # Adam (release: 1e-4, betas 0.9/0.99)
-    lr_warmup_steps: int = 0            # linear ramp from 0: a fine-tuning run's fresh Adam moves every
-                                        # weight by a full lr on its first step, which shakes trained heads
-    final_pose_fit: bool = False        # with --data and pose_from="mask": refit E_s's pose head as the
-                                        # ridge read-out of its final features before the export (the head
-                                        # lags the features the reconstruction losses keep moving)
-    betas: tuple[float, float] = (0.9, 0.99)
-    psi_range: tuple[float, float] = (0.5, 1.0)
-    mixing_prob: float = 0.9            # independent z for w_s and w_t
-    neural_resolution: int | None = None        # renders of the inputs; None = the generator's
-    recon_neural_resolution: int | None = None  # renders of the reconstructions; None = same
-    recon_every: int = 1                # reconstruction + feature-consistency losses every n steps
-    recon_pose: str = "true"            # render reconstructions from the "true" or the "predicted" pose
-    canonical: bool = True              # train E_can in the same step
-    real_batch: int = 0                 # dataset images per step when --data is given
-    pose_batch: int = 0                 # more dataset images per step for the pose term only: no
-                                        # rendering, so the pose head sees many cameras cheaply
-    xflip: bool = True                  # mirror dataset images at random
-    repeat_batch: bool = False          # every step reuses step 0's batch (overfitting checks)
-    weights: EncoderLossWeights = field(default_factory=EncoderLossWeights)
-    snapshot_every: int = 500
-    log_every: int = 10
-    keep_snapshots: int = 2
-    seed: int = 0
-    num_threads: int | None = None
-
-    def replace(self, **kw) -> "EncoderTrainConfig":
-        return dataclasses.replace(self, **kw)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "EncoderTrainConfig":
-        d = dict(d)
-        d["weights"] = EncoderLossWeights(**d.get("weights", {}))
-        for key in ("betas", "psi_range"):
-            if key in d:
-                d[key] = tuple(d[key])
-        return cls(**d)
-
-
-def paper_encoder_train_config() -> EncoderTrainConfig:
-    return EncoderTrainConfig()
-
-
-def tiny_encoder_train_config() -> EncoderTrainConfig:
-    return EncoderTrainConfig(
-        preset="tiny",
-        batch=2,                      # 2 CPU cores: 2 latents x 2 views + 2 canonical renders per step
-        views=2,
-        lr=2e-4,                      # fewer, smaller steps than the paper's runs
-        recon_neural_resolution=16,   # reconstructions through G are the cost; half the neural resolution
-        recon_every=2,                # and only every other step (latent regression every step)
-        real_batch=2,
-        snapshot_every=100,
-        log_every=10,
-    )
-
-
-ENCODER_TRAIN_PRESETS = {"paper": paper_encoder_train_config, "tiny": tiny_encoder_train_config}
-
-
-def get_encoder_train_config(preset: str) -> EncoderTrainConfig:
-    try:
-        return ENCODER_TRAIN_PRESETS[preset]()
-    except KeyError:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(ENCODER_TRAIN_PRESETS)}") from None
-
-
-# --------------------------------------------------------------------------- shared helpers
-def step_rng(seed: int, step: int, salt: int = 0) -> tuple[np.random.Generator, torch.Generator]:
-    """The numpy and torch random streams of one step, from (seed, step, salt) only."""
-    ss = np.random.SeedSequence([seed, step, salt])
-    rng = np.random.default_rng(ss)
-    gen = torch.Generator().manual_seed(int(ss.generate_state(1, dtype=np.uint64)[0] % (2 ** 63)))
-    return rng, gen
-
-
-@torch.no_grad()
-def sample_ws(G, n: int, rng: np.random.Generator, gen: torch.Generator,
-              psi_range=(0.5, 1.0), mixing_prob: float = 0.9) -> torch.Tensor:
-    """n latents ws [n,18,w]: truncation psi ~ U[psi_range] per sample; with probability
-    `mixing_prob` the shape code w_s and the texture code w_t come from different z."""
-    dev = G.device
-    z = torch.randn(2, n, G.z_dim, generator=gen).to(dev)
-    c = torch.from_numpy(camera.frontal_label()).to(dev).expand(n, -1)
-    w1, w2 = G.mapping(z[0], c), G.mapping(z[1], c)
-    mix = torch.as_tensor(rng.random(n) < mixing_prob, device=dev)
-    w_t = torch.where(mix[:, None, None], w2, w1)[:, G.num_shape_ws:]
-    ws = torch.cat([w1[:, :G.num_shape_ws], w_t], 1)
-    psi = torch.as_tensor(rng.uniform(psi_range[0], psi_range[1], n), dtype=ws.dtype, device=dev)
-    w_avg = G.mapping.w_avg
-    return w_avg + psi[:, None, None] * (ws - w_avg)
-
-
-def angles_to_labels(angles: np.ndarray, device) -> torch.Tensor:
-    return torch.from_numpy(np.stack([camera.label_from_angles(y, p) for y, p in angles])).to(device)
-
-
-def labels_to_angles(labels: torch.Tensor, dtype=torch.float32, device=None) -> torch.Tensor:
-    """Camera labels [B,25] -> (yaw, pitch) [B,2] radians: the pose targets of dataset images."""
-    return torch.tensor([camera.angles_from_label(l)[:2] for l in labels.cpu().numpy()], dtype=dtype, device=device)
-
-
-def load_real_data(root: Path, resolution: int):
-    """SynthHeads (or any EG3D-layout) dataset held in memory (training.train_generator's loader)."""
-    try:
-        from .train_generator import InMemoryDataset
-        return InMemoryDataset(Path(root), resolution)
-    except ModuleNotFoundError as exc:
-        raise FileNotFoundError(f"cannot read datasets yet ({exc.name} is missing)") from None
-
-
-def _repeat_planes(planes: TriPlanes, k: int) -> TriPlanes:
-    return TriPlanes(planes.semantic.repeat(k, 1, 1, 1, 1), planes.texture.repeat(k, 1, 1, 1, 1))
+from .pose_head import fit_pose_head
+from .run import RunTrainer
+from .synthetic import angles_to_labels, frozen_generator, labels_to_angles, repeat_planes, sample_ws, step_rng
 
 
 def _mse(a, b):
     return (a - b).square().mean()
 
 
-POSE_HEAD_RIDGE = 1.0  # weight decay of the read-out: a small one chased feature noise and broke on the first step
+class EncoderTrainer(RunTrainer):
+    desc = "train encoders"
+    export_name = "encoders.safetensors"
 
-
-@torch.no_grad()
-def fit_pose_head(enc: Encoders, data, ridge: float = POSE_HEAD_RIDGE, batch: int = 64) -> tuple[float, float]:
-    """Set E_s's pose head to the ridge-regression read-out of (yaw, pitch) from E_s's
-    features over every dataset image and its mirror: a new head then starts where its
-    gradients would take it, instead of pulling the shape features along from zero.
-    Returns the fit's root-mean-square error (yaw, pitch) in radians."""
-    feats, targets = [], []
-    for flip in (False, True):
-        for i in range(0, len(data), batch):
-            idx = np.arange(i, min(i + batch, len(data)))
-            b = data.batch(idx, np.full(len(idx), flip))
-            feats.append(enc.semantic.tower(enc._mask(b["mask"])).double().cpu())
-            targets.append(labels_to_angles(b["label"], torch.float64))
-    X = torch.cat([torch.cat(feats), torch.ones(sum(len(f) for f in feats), 1, dtype=torch.float64)], 1)
-    y = torch.cat(targets)
-    sol = torch.linalg.solve(X.T @ X + ridge * torch.eye(X.shape[1], dtype=X.dtype), X.T @ y)  # [F+1, 2]
-    head = enc.semantic.pose
-    head.weight.copy_((sol[:-1].T / head.weight_gain).to(head.weight))
-    head.bias.copy_((sol[-1] / head.bias_gain).to(head.bias))
-    err = (X @ sol - y).square().mean(0).sqrt()
-    return float(err[0]), float(err[1])
-
-
-# --------------------------------------------------------------------------- the trainer
-class EncoderTrainer:
     def __init__(self, generator, run_dir: str | Path, cfg: EncoderTrainConfig,
                  data_dir: str | Path | None = None, device=None, latents_path: str | Path | None = None,
                  init_checkpoint: str | Path | None = None):
-        self.cfg = cfg
-        self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if isinstance(generator, (str, Path)):
-            self.generator_path = str(generator)
-            generator = load_generator(generator, device=device or "cpu")
-        else:
-            self.generator_path = None
-        self.G = generator.eval().requires_grad_(False)
+        super().__init__(run_dir, cfg)
+        self.G, self.generator_path = frozen_generator(generator, device)
         self.dev = self.G.device
         ecfg = get_encoder_config(cfg.preset)
         if ecfg.w_dim != self.G.w_dim:
@@ -249,7 +72,7 @@ class EncoderTrainer:
         self.frontal = torch.from_numpy(camera.frontal_label()).to(self.dev)
         self.data = None
         if data_dir is not None and (cfg.real_batch > 0 or cfg.pose_batch > 0):
-            self.data = load_real_data(Path(data_dir), self.G.cfg.superres.output_resolution)
+            self.data = InMemoryDataset(Path(data_dir), self.G.cfg.superres.output_resolution)
         self.init_note = None
         if init_checkpoint is not None:
             self.init_note = self._load_init(init_checkpoint)
@@ -262,8 +85,6 @@ class EncoderTrainer:
             z = load_latents(latents_path, self.data).to(self.dev)
             with torch.no_grad():
                 self.head_ws = self.G.mapping(z, self.frontal.expand(z.shape[0], -1))
-        self.step = 0
-        self.metrics_path = self.run_dir / "metrics.jsonl"
 
     def _load_init(self, path) -> str | None:
         """Fine-tune earlier encoders (e.g. those of the generator this one was --init from).
@@ -295,24 +116,22 @@ class EncoderTrainer:
         rmse = fit_pose_head(self.enc, self.data)
         return f"pose head refitted on --data at step {self.step}: rmse {rmse[0]:.3f} / {rmse[1]:.3f} rad"
 
-    # ------------------------------------------------------------------ state
-    def save(self) -> Path:
-        info = {"generator": self.generator_path,
+    # ------------------------------------------------------------------ run folder (RunTrainer)
+    def snapshot_modules(self):
+        return {"enc": self.enc}
+
+    def snapshot_optimizers(self):
+        return {"enc": self.opt}
+
+    def snapshot_info(self):
+        return {"generator": self.generator_path,
                 "config": {"train": asdict(self.cfg), "encoder": self.enc.cfg.to_dict()}}
-        return save_snapshot(self.run_dir, self.step, {"enc": self.enc}, {"enc": self.opt}, {}, info,
-                             keep=self.cfg.keep_snapshots)
 
-    def resume(self) -> bool:
-        path = latest_snapshot(self.run_dir)
-        if path is None:
-            return False
-        _, info = load_snapshot(path, {"enc": self.enc}, {"enc": self.opt})
-        self.step = int(info["step"])
-        return True
+    def write_network(self, path, extra):
+        save_encoders(self.enc, path, extra=extra)
 
-    def export(self, path: str | Path) -> None:
-        save_encoders(self.enc, path, extra={"step": self.step, "generator": self.generator_path,
-                                              "train_config": asdict(self.cfg)})
+    def export_info(self):
+        return {"generator": self.generator_path}
 
     # ------------------------------------------------------------------ pieces
     def _render(self, ws, c, r=None, grad=False, planes=None):
@@ -344,7 +163,7 @@ class EncoderTrainer:
         c = angles_to_labels(angles, self.dev)
         with torch.no_grad():
             planes = G.planes(ws)  # one backbone pass serves all views of a latent
-        out = self._render(ws.repeat(k, 1, 1), c, planes=_repeat_planes(planes, k))
+        out = self._render(ws.repeat(k, 1, 1), c, planes=repeat_planes(planes, k))
         batch = {"ws": ws, "angles": torch.from_numpy(angles).float().to(self.dev), "c": c,
                  "image": out["image"], "mask": out["semantic"].argmax(1)}
         if cfg.canonical:
@@ -450,54 +269,3 @@ class EncoderTrainer:
         logs = {name: float(v.detach()) for name, v in terms.items()}
         logs["loss"] = float(loss.detach())
         return logs
-
-    def train(self, steps: int, progress: bool = True) -> dict:
-        """Run until `steps` total steps (counting resumed ones); returns the last logs."""
-        return run_steps(self, steps, progress, "train encoders", "loss")
-
-
-# --------------------------------------------------------------------------- CLI
-def run(args) -> int:
-    cfg = apply_overrides(get_encoder_train_config(args.preset), args.set)
-    if args.steps is not None:
-        steps = args.steps
-    else:
-        raise ValueError("give --steps N (total steps of the run, counting resumed ones)")
-    torch.set_num_threads(args.threads or cfg.num_threads or torch.get_num_threads())
-    init = args.init
-    if args.resume and latest_snapshot(Path(args.out)) is not None:
-        init = None  # the snapshot holds the weights: --init (and its pose-head fit) only starts a new run
-    trainer = EncoderTrainer(args.generator, args.out, cfg, data_dir=args.data, device=args.device,
-                             latents_path=args.latents, init_checkpoint=init)
-    if args.resume and trainer.resume():
-        print(f"resumed {args.out} at step {trainer.step}", file=sys.stderr)
-    elif trainer.init_note:
-        print(trainer.init_note, file=sys.stderr)
-    trainer.train(steps, progress=not args.quiet)
-    if cfg.final_pose_fit:
-        print(trainer.refit_pose_head(), file=sys.stderr)
-    out = Path(args.out) / "encoders.safetensors"
-    trainer.export(out)
-    print(f"wrote {out}")
-    return 0
-
-
-def register(tsub: argparse._SubParsersAction) -> None:
-    p = tsub.add_parser("encoders", help="train E_t, E_s and the canonical editor against a frozen generator")
-    p.add_argument("--generator", required=True, type=Path, help="generator checkpoint (frozen)")
-    p.add_argument("--out", required=True, type=Path, help="run folder: snapshots, metrics.jsonl, encoders.safetensors")
-    p.add_argument("--preset", default="tiny", choices=sorted(ENCODER_TRAIN_PRESETS))
-    p.add_argument("--data", type=Path, default=None, help="optional dataset folder (reconstruction losses only)")
-    p.add_argument("--latents", type=Path, default=None,
-                   help="per-head codes of the generator run on --data (RUN/latents.safetensors): "
-                        "latent + pose targets for dataset images")
-    p.add_argument("--init", type=Path, default=None,
-                   help="start from these encoders instead of random weights (fine-tuning)")
-    p.add_argument("--steps", type=int, default=None, help="total steps, counting resumed ones")
-    p.add_argument("--resume", action="store_true", help="continue from the run folder's latest snapshot")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override a setting, e.g. batch=4 or weights.pose=2")
-    p.add_argument("--device", default=None)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=run)

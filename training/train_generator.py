@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -34,52 +33,13 @@ from ide3d_backend.perceptual import gaussian_blur
 
 from . import losses
 from .config import GeneratorTrainConfig
+from .dataset import InMemoryDataset
 from .distributed import DistContext, all_reduce_gradients, broadcast_module
-from .loop import IntervalMeans, log_line
-from .snapshot import latest_snapshot, load_snapshot, save_snapshot
+from .run import RunTrainer
 
 
 def _step_generator(seed: int, step: int, rank: int, salt: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, rank, salt]).generate_state(1)[0]))
-
-
-class InMemoryDataset:
-    """Loads the whole (small) dataset once: PNG decoding is not repeated every step."""
-
-    def __init__(self, root: Path, resolution: int):
-        from ide3d_backend.data import PortraitDataset
-        ds = PortraitDataset(root, resolution=resolution, xflip=False)
-        items = [ds[i] for i in range(len(ds))]
-        self.images = torch.stack([it["image"] for it in items])
-        self.masks = torch.stack([it["mask"] for it in items])
-        self.labels = torch.stack([torch.as_tensor(it["label"]) for it in items]).float()
-        self.has_depth = "depth" in items[0]
-        self.depths = torch.stack([it["depth"] for it in items]) if self.has_depth else None
-        groups = [int(it.get("group", i)) for i, it in enumerate(items)]
-        uniq = sorted(set(groups))
-        remap = {g: j for j, g in enumerate(uniq)}
-        self.groups = torch.tensor([remap[g] for g in groups])
-        self.num_groups = len(uniq)
-
-    def __len__(self):
-        return len(self.images)
-
-    def batch(self, idx: np.ndarray, xflip_mask: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-        idx_t = torch.as_tensor(idx)
-        out = {"image": self.images[idx_t].clone(), "mask": self.masks[idx_t].clone(),
-               "label": self.labels[idx_t].clone(), "group": self.groups[idx_t]}
-        if self.has_depth:
-            out["depth"] = self.depths[idx_t].clone()
-        if xflip_mask is not None and xflip_mask.any():
-            from ide3d_backend.semantics import FLIP_PERMUTATION
-            f = torch.as_tensor(xflip_mask)
-            perm = torch.as_tensor(FLIP_PERMUTATION)
-            out["image"][f] = out["image"][f].flip(-1)
-            out["mask"][f] = perm[out["mask"][f].flip(-1)]
-            out["label"][f] = torch.from_numpy(camera.flip_label(out["label"][f].numpy()))
-            if self.has_depth:
-                out["depth"][f] = out["depth"][f].flip(-1)
-        return out
 
 
 @torch.no_grad()
@@ -109,15 +69,16 @@ def write_sample_grid(G, head_z: torch.Tensor, randoms: int, path: Path, neural_
     Image.fromarray(np.concatenate(rows, 0)).save(path)
 
 
-class GeneratorTrainer:
+class GeneratorTrainer(RunTrainer):
+    desc = "train G"
+    export_name = "generator.safetensors"
+
     def __init__(self, data_dir: str | Path, run_dir: str | Path, cfg: GeneratorTrainConfig,
                  ctx: DistContext | None = None, init_checkpoint: str | Path | None = None,
                  adv_recon_fraction: float | None = None):
-        self.cfg = cfg
+        super().__init__(run_dir, cfg)
         self.ctx = ctx or DistContext()
         self.dev = self.ctx.device
-        self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         gcfg = get_config(cfg.preset)
         if init_checkpoint:
             self.G = load_generator(init_checkpoint, device=self.dev).requires_grad_(True).train()
@@ -140,41 +101,46 @@ class GeneratorTrainer:
         c = cfg.r1_interval / (cfg.r1_interval + 1)  # lazy-regularisation correction (StyleGAN2)
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d * c, betas=(cfg.betas[0] ** c, cfg.betas[1] ** c))
         self.adv_recon_fraction = (0.5 if cfg.preset == "tiny" else 0.0) if adv_recon_fraction is None else adv_recon_fraction
-        self.step = 0
         self.nimg = 0
         self.frontal = torch.from_numpy(camera.frontal_label()).to(self.dev)
-        self.metrics_path = self.run_dir / "metrics.jsonl"
         self.per_rank_batch = max(1, cfg.batch // self.ctx.world_size)
 
-    # ----------------------------------------------------------------- state
-    def _modules(self):
+    # ----------------------------------------------------------------- run folder (RunTrainer)
+    @property
+    def is_main(self) -> bool:
+        return self.ctx.is_main
+
+    def snapshot_modules(self):
         return {"G": self.G, "G_ema": self.G_ema, "D": self.D}
 
-    def _optimizers(self):
+    def snapshot_optimizers(self):
         return {"g": self.opt_g, "d": self.opt_d, "latent": self.opt_latent}
 
-    def save(self) -> Path | None:
-        if not self.ctx.is_main:
-            return None
-        info = {"nimg": self.nimg, "config": {"train": asdict(self.cfg), "generator": self.gcfg.to_dict()}}
-        return save_snapshot(self.run_dir, self.step, self._modules(), self._optimizers(),
-                             {"latents": self.latents.detach()}, info, keep=self.cfg.keep_snapshots)
+    def snapshot_tensors(self):
+        return {"latents": self.latents.detach()}
 
-    def resume(self) -> bool:
-        path = latest_snapshot(self.run_dir)
-        if path is None:
-            return False
-        step = int(json.loads((self.run_dir / "latest.json").read_text())["step"]) \
-            if (self.run_dir / "latest.json").exists() else None
+    def snapshot_info(self):
+        return {"nimg": self.nimg, "config": {"train": asdict(self.cfg), "generator": self.gcfg.to_dict()}}
+
+    def resizable_modules(self):
         # A discriminator that has not trained yet (recon phase) may be resized between runs.
-        optional = {"D": "d"} if step is not None and step <= self.cfg.recon_steps else None
-        tensors, info = load_snapshot(path, self._modules(), self._optimizers(), optional=optional)
+        marker = self.run_dir / "latest.json"
+        step = int(json.loads(marker.read_text())["step"]) if marker.exists() else None
+        return {"D": "d"} if step is not None and step <= self.cfg.recon_steps else None
+
+    def restore(self, tensors, info):
         if info["reinitialised"]:
             print(f"note: {', '.join(info['reinitialised'])} re-initialised (its size changed before it trained)")
         with torch.no_grad():
             self.latents.copy_(tensors["latents"])
         self.step, self.nimg = int(info["step"]), int(info["nimg"])
-        return True
+
+    def write_network(self, path, extra):
+        """The EMA generator as a plain generator checkpoint (what load_generator reads)."""
+        save_generator(self.G_ema, path, extra=extra)
+
+    def export_info(self):
+        return {"kimg": self.kimg}
 
     # ----------------------------------------------------------------- schedule
     @property
@@ -368,43 +334,18 @@ class GeneratorTrainer:
         n_h = min(heads, self.data.num_groups)
         write_sample_grid(self.G_ema, self.latents[:n_h].detach(), randoms, path, self.neural_resolution())
 
-    def log(self, logs: dict, elapsed: float, images: int):
-        if not self.ctx.is_main:
-            return
-        rec = {"step": self.step, "kimg": round(self.kimg, 3), "phase": self.phase(self.step - 1),
-               "images_per_s": images / max(elapsed, 1e-9), "time": time.time(), **logs}
-        log_line(self.metrics_path, rec)
+    # ----------------------------------------------------------------- the loop's report (RunTrainer)
+    def metrics_record(self, means, now, seconds, steps):
+        images = steps * self.per_rank_batch * self.ctx.world_size
+        return {"step": self.step, "kimg": round(self.kimg, 3), "phase": self.phase(self.step - 1),
+                "images_per_s": images / max(seconds, 1e-9), "time": now, **means}
 
-    def train(self, steps: int, progress: bool = True) -> dict:
-        """Run until `steps` total steps (counting resumed ones). Returns the last logs."""
-        from tqdm import tqdm
-        bar = tqdm(total=steps, initial=self.step, disable=not (progress and self.ctx.is_main),
-                   dynamic_ncols=True, desc="train G")
-        logs, t_last, img_last = {}, time.time(), self.nimg
-        means = IntervalMeans()
-        while self.step < steps:
-            logs = self.train_step()
-            means.add(logs)
-            bar.update(1)
-            if self.step % self.cfg.log_every == 0 or self.step == steps:
-                now = time.time()
-                record = means.flush()
-                self.log(record, now - t_last, self.nimg - img_last)
-                ips = (self.nimg - img_last) / max(now - t_last, 1e-9)
-                bar.set_postfix_str(f"{self.phase(self.step - 1)} {ips:.1f} img/s g={record.get('g_loss', 0):.3f}"
-                                    + (f" d={record['d_loss']:.3f}" if "d_loss" in record else ""))
-                t_last, img_last = now, self.nimg
-            if self.ctx.is_main and self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
-                self.sample_grid(self.run_dir / "samples" / f"step-{self.step:08d}.png")
-            if self.cfg.snapshot_every and self.step % self.cfg.snapshot_every == 0:
-                self.save()
-        bar.close()
-        if self.ctx.is_main and self.step % max(self.cfg.snapshot_every, 1) != 0:
-            self.save()
-        return logs
+    def progress_text(self, means, seconds, steps):
+        ips = steps * self.per_rank_batch * self.ctx.world_size / max(seconds, 1e-9)
+        return (f"{self.phase(self.step - 1)} {ips:.1f} img/s g={means.get('g_loss', 0):.3f}"
+                + (f" d={means['d_loss']:.3f}" if "d_loss" in means else ""))
 
-    def export(self, path: Path):
-        """The EMA generator as a plain generator checkpoint (what load_generator reads)."""
-        save_generator(self.G_ema, path, extra={"step": self.step, "kimg": self.kimg,
-                                                "train_config": asdict(self.cfg)})
+    def after_step(self):
+        if self.ctx.is_main and self.cfg.sample_every and self.step % self.cfg.sample_every == 0:
+            self.sample_grid(self.run_dir / "samples" / f"step-{self.step:08d}.png")
 

@@ -1,6 +1,7 @@
-"""Scores shared by the quality benchmarks (bench/quality.py, bench/train_fit.py):
-image PSNR, mask IoU, and the Chamfer distance between meshes, over the whole
-volume and over the part a frontal portrait frames."""
+"""Evaluation scores: image PSNR, semantic-mask IoU (per image and pooled per class),
+and the Chamfer distance between point sets, over the whole volume and over the part
+a frontal portrait frames. Used by the quality benchmarks (bench/quality.py,
+bench/train_fit.py)."""
 from __future__ import annotations
 
 import numpy as np
