@@ -70,8 +70,8 @@ def _cv2():
     try:
         import cv2
     except ImportError:  # pragma: no cover - a dependency
-        raise PreprocessError("face detection needs opencv-python-headless<5; "
-                              "run `pip install 'opencv-python-headless<5'`") from None
+        raise PreprocessError("face detection needs OpenCV<5 (opencv-contrib-python, a mediapipe dependency); "
+                              "run `pip install 'opencv-contrib-python<5'`") from None
     return cv2
 
 
@@ -148,7 +148,7 @@ def _cascade(name: str):
         path = os.path.join(cv2.data.haarcascades, name)
         c = cv2.CascadeClassifier(path)
         if c.empty():
-            raise PreprocessError(f"OpenCV has no Haar cascade {name}; install opencv-python-headless<5 "
+            raise PreprocessError(f"OpenCV has no Haar cascade {name}; install opencv-contrib-python<5 "
                                   "(OpenCV 5 no longer ships the cascades)")
         _CASCADES[name] = c
     return _CASCADES[name]
