@@ -8,7 +8,11 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[server,test,blender]'
+	@# An older .venv has opencv-python-headless; it shares cv2/ with opencv-contrib-python
+	@# (mediapipe's), so both go and the install below puts back exactly one.
+	if $(PY) -m pip show -q opencv-python-headless 2>/dev/null; then \
+	  $(PY) -m pip uninstall -y -q opencv-python-headless opencv-contrib-python; fi
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[server,test,blender,bench]'
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -1,11 +1,12 @@
 """Photo preprocessing: load any common image, find the face, crop and align it the
 way the generator frames heads, and bring an optional user mask along.
 
-Detector: OpenCV's Haar cascades (`opencv-python-headless` < 5 ships them in
-`cv2.data`; OpenCV 5 dropped them). They run offline, need no downloaded weights,
-find the face box and usually both eyes, and detect SynthHeads renders as well as
-photos. dlib's HOG detector (`dlib-bin`) would also work but its 5/68-point landmark
-models live in a 100 MB sdist; the eye line is all the alignment needs.
+Detector: MediaPipe's face mesh (photo/landmarks.py; 478 landmarks, models inside the
+mediapipe wheel). The crop comes from its eyes and mouth, then from the mean head's
+landmarks at the PnP camera (photo/align.py), so roll is removed and a turned face sits
+where the model renders it. OpenCV's Haar cascades (`opencv-contrib-python` < 5 ships them
+in `cv2.data`; OpenCV 5 dropped them) remain a fallback, with a warning, for photos where
+the mesh finds nothing but a cascade does.
 
 Framing (measured, docs/inversion.md): in the model's frontal view (camera.py,
 fov 18.8 deg at radius 2.7) SynthHeads renders put the eye centres at
@@ -35,6 +36,13 @@ EYE_DISTANCE = 0.173
 BOX_EYE_Y = 0.39
 BOX_EYE_DISTANCE = 0.41
 MIN_FACE_PX = 64
+# The face mesh's box is tight around the face oval; a detector's box (Haar's, on which
+# MIN_FACE_PX was set) is 1.05-1.3x larger, so the mesh's longer side must reach 3/4 of it.
+MIN_MESH_FACE_PX = 0.75 * MIN_FACE_PX
+# The landmark camera's yaw saturates on strong turns (SynthHeads: 0.74 rad measured at a
+# true 0.9, 0.70 at 1.2), so a measured yaw past this may be a profile beyond the 60 degrees
+# the model has views of.
+PROFILE_YAW = 0.68
 
 BACKGROUNDS = {"white": (255, 255, 255), "grey": (128, 128, 128), "gray": (128, 128, 128)}
 
@@ -50,6 +58,8 @@ class FaceDetection:
     box: tuple[int, int, int, int]            # x, y, w, h in photo pixels
     eyes: tuple[tuple[float, float], tuple[float, float]] | None  # (image-left eye, image-right eye) centres
     num_faces: int
+    landmarks: np.ndarray | None = None  # (478, 3) face-mesh points in photo pixels (None: Haar)
+    source: str = "haar"                 # "landmarks" (face mesh) or "haar" (fallback)
 
 
 @dataclass
@@ -60,6 +70,8 @@ class AlignedPhoto:
     detection: FaceDetection | None
     source_size: tuple[int, int]         # (width, height) of the loaded photo
     warnings: list[str] = field(default_factory=list)
+    landmarks: np.ndarray | None = None  # (478, 3) face-mesh points in aligned pixels
+    camera: object | None = None         # photo.pose.PnPCamera in the aligned crop (yaw, pitch, ...)
 
     @property
     def mask_source(self) -> str:
@@ -70,8 +82,8 @@ def _cv2():
     try:
         import cv2
     except ImportError:  # pragma: no cover - a dependency
-        raise PreprocessError("face detection needs opencv-python-headless<5; "
-                              "run `pip install 'opencv-python-headless<5'`") from None
+        raise PreprocessError("face detection needs OpenCV<5 (opencv-contrib-python, a mediapipe dependency); "
+                              "run `pip install 'opencv-contrib-python<5'`") from None
     return cv2
 
 
@@ -148,7 +160,7 @@ def _cascade(name: str):
         path = os.path.join(cv2.data.haarcascades, name)
         c = cv2.CascadeClassifier(path)
         if c.empty():
-            raise PreprocessError(f"OpenCV has no Haar cascade {name}; install opencv-python-headless<5 "
+            raise PreprocessError(f"OpenCV has no Haar cascade {name}; install opencv-contrib-python<5 "
                                   "(OpenCV 5 no longer ships the cascades)")
         _CASCADES[name] = c
     return _CASCADES[name]
@@ -176,8 +188,8 @@ def _pick_eyes(eyes, box) -> tuple[tuple[float, float], tuple[float, float]] | N
     return best
 
 
-def detect_face(rgb: np.ndarray) -> FaceDetection:
-    """The largest frontal face and, when found, its two eye centres (photo pixels)."""
+def detect_face_haar(rgb: np.ndarray) -> FaceDetection:
+    """Haar fallback: the largest frontal face and, when found, its two eye centres."""
     cv2 = _cv2()
     gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     gray = cv2.equalizeHist(gray)
@@ -190,8 +202,7 @@ def detect_face(rgb: np.ndarray) -> FaceDetection:
         if len(faces):
             break
     if not len(faces):
-        raise PreprocessError("no face found in the photo; use a well-lit, roughly frontal portrait, "
-                              "or pass --no-align if the photo is already a centred head crop")
+        raise PreprocessError(NO_FACE)
     faces = sorted((tuple(int(v) for v in f) for f in faces), key=lambda f: f[2] * f[3], reverse=True)
     box = faces[0]
     x, y, w, h = box
@@ -209,6 +220,47 @@ def detect_face(rgb: np.ndarray) -> FaceDetection:
         if pair is not None:
             return FaceDetection(box, pair, len(faces))
     return FaceDetection(box, None, len(faces))
+
+
+NO_FACE = ("no face found in the photo; use a well-lit, roughly frontal portrait, "
+           "or pass --no-align if the photo is already a centred head crop")
+
+
+def _too_small(width: float) -> PreprocessError:
+    return PreprocessError(f"the face is only {width:.0f} px wide; give a photo whose face is at least "
+                           f"{MIN_FACE_PX} px wide")
+
+
+def detect_face(rgb: np.ndarray) -> FaceDetection:
+    """The largest face by its face-mesh landmarks; the Haar cascades when the mesh finds
+    none (then `source` is "haar"). Raises PreprocessError for no face or a small one."""
+    from .photo import landmarks as lm
+    faces = lm.detect_landmarks(rgb)
+    if not faces:
+        boxes = lm.detect_faces(rgb)
+        try:
+            det = detect_face_haar(rgb)
+        except PreprocessError:
+            if boxes and boxes[0][2] < MIN_FACE_PX:
+                raise _too_small(boxes[0][2]) from None
+            if boxes:
+                raise PreprocessError("a face was found but its landmarks were not (a profile, a face "
+                                      "turned more than 60 degrees, or heavily covered); use a photo "
+                                      "of the face from the front or up to 60 degrees to the side") from None
+            raise
+        return det
+    face = faces[0]
+    x, y, w, h = face.box
+    if max(w, h) < MIN_MESH_FACE_PX:
+        raise PreprocessError(f"the face is only {max(w, h):.0f} px from brow to chin; give a photo whose face "
+                              f"is at least {MIN_FACE_PX} px wide")
+    from .photo.align import eye_centres
+    left, right = eye_centres(face.points)  # the person's left eye is on the image right
+    # The detector also counts faces too small or too turned for the mesh.
+    count = len(faces) if len(faces) > 1 else max(1, len(lm.detect_faces(rgb)))
+    return FaceDetection((int(x), int(y), int(round(w)), int(round(h))),
+                         (tuple(map(float, right)), tuple(map(float, left))), count,
+                         landmarks=face.points, source="landmarks")
 
 
 # --- alignment ---------------------------------------------------------------------
@@ -274,14 +326,25 @@ def preprocess(photo, size: int, mask=None, align: bool = True, background: str 
     rgb = load_image(photo, background)
     h, w = rgb.shape[:2]
     warnings: list[str] = []
-    det = None
+    det = cam = points = None
     if align:
         det = detect_face(rgb)
         if det.num_faces > 1:
             warnings.append(f"{det.num_faces} faces found; using the largest ({det.box[2]}x{det.box[3]} px)")
-        if det.eyes is None:
-            warnings.append("eyes not found; aligned from the face box (roll not corrected)")
-        m = alignment_transform(det, size)
+        if det.source == "haar":
+            warnings.append("the face mesh found no face; aligned with the Haar cascade fallback "
+                            "(no landmarks: camera and mask come from the encoders and the parser)")
+            if det.eyes is None:
+                warnings.append("eyes not found; aligned from the face box (roll not corrected)")
+            m = alignment_transform(det, size)
+        else:
+            from .photo.align import align_to_model, in_crop
+            m, cam = align_to_model(det.landmarks, size)
+            points = in_crop(m, det.landmarks)
+            if abs(cam.yaw) > PROFILE_YAW:
+                warnings.append(f"the face is turned strongly (about {math.degrees(abs(cam.yaw)):.0f} degrees "
+                                "or more, nearly a profile); past 60 degrees the model has seen no views, "
+                                "expect a poor head: a photo closer to the front works better")
     else:
         if min(h, w) < MIN_FACE_PX:
             raise PreprocessError(f"the image is only {w}x{h} pixels; give at least {MIN_FACE_PX} px")
@@ -297,7 +360,7 @@ def preprocess(photo, size: int, mask=None, align: bool = True, background: str 
         else:
             raise PreprocessError(f"the mask is {ids.shape[1]}x{ids.shape[0]} but must match the photo "
                                   f"({w}x{h}) or the aligned size ({size}x{size})")
-    return AlignedPhoto(image, ids, m, det, (w, h), warnings)
+    return AlignedPhoto(image, ids, m, det, (w, h), warnings, landmarks=points, camera=cam)
 
 
 def predict_mask(image: np.ndarray, parser=None, device=None) -> np.ndarray:
