@@ -5,25 +5,22 @@ parser alone, time per stage. Writes bench/results/photo_frontend.json.
 Held-out heads: SynthHeads seeds 10^6 + i (no training and no landmark-asset seed),
 cameras from the FFHQ-like pose distribution, rendered at the model's 128 px. The
 masks are scored at the aligned crop (the ground truth warped with the same transform,
-nearest) with bench/metrics.py's MaskScores, as bench/quality.py scores them; the
+nearest) with ide3d_backend.metrics' MaskScores, as bench/quality.py scores them; the
 parser alone is scored on the same crop.
 Usage: python bench/photo_frontend.py [--heads 64]
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import common  # noqa: E402
-from metrics import MaskScores  # noqa: E402
+import common  # bench/common.py: the script's own folder is on sys.path
 
-from ide3d_backend import camera, preprocess, semantics  # noqa: E402
-from ide3d_backend.photo import analyse_photo, mask as photo_mask  # noqa: E402
+from ide3d_backend import camera, preprocess, semantics
+from ide3d_backend.metrics import MaskScores
+from ide3d_backend.photo import analyse_photo, mask as photo_mask
 
 HELDOUT_SEED_BASE = 1_000_000
 PARTS = ("l_eye", "r_eye", "l_brow", "r_brow", "u_lip", "l_lip", "nose")
