@@ -42,7 +42,7 @@ def run_case(name: str, repeats: int) -> dict:
     G = build_generator(preset, seed=0, device="cpu").eval()
     params = sum(p.numel() for p in G.parameters())
     z = torch.randn(1, G.z_dim)
-    c = torch.from_numpy(camera.frontal_label())[None]
+    c = camera.label_tensor()
     base_rss = common.peak_rss_mb()
     times, parts = [], []
     with torch.no_grad():

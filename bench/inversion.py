@@ -21,6 +21,7 @@ import common  # noqa: E402
 from ide3d_backend import editing as E, preprocess, session as S  # noqa: E402
 from ide3d_backend.assets import ASTRONAUT  # noqa: E402
 from ide3d_backend.engine_cli import resolve_generator  # noqa: E402
+from ide3d_backend.sources import optional_encoders, optional_parser  # noqa: E402
 
 
 def timed(fn, repeat=3):
@@ -44,7 +45,7 @@ def synthheads_session(G, seed: int, tmp, base):
     mask = Path(tmp) / f"synth{seed}_mask.png"
     Image.fromarray(out["mask"]).save(mask)
     return S.invert_photo(G, photo, Path(tmp) / f"synth{seed}", mask=mask, preset="fast", align=False,
-                          base_source=base)
+                          encoders=optional_encoders(None, G.device), base_source=base)
 
 
 def region_locality(G, tmp, seeds=(5, 6, 7), classes=(12,), views=((0.0, 0.0), (0.7, 0.1)), make=None):
@@ -76,7 +77,8 @@ def main():
     t = time.perf_counter()
     aligned = preprocess.preprocess(ASTRONAUT, G.cfg.superres.output_resolution)
     t_pre = time.perf_counter() - t
-    s = S.invert_photo(G, ASTRONAUT, Path(tmp) / "astro", preset="fast", base_source=base)
+    s = S.invert_photo(G, ASTRONAUT, Path(tmp) / "astro", preset="fast", encoders=optional_encoders(None, G.device),
+                       parser=optional_parser(None, G.device), base_source=base)
     inv = s.meta["extra"]["inversion"]
     # edit latency: region style (feed-forward) + preview render of the input view
     def edit_and_preview(nr=None):

@@ -79,10 +79,11 @@ def doc_images(out_dir: Path, seed: int = 3, resolution: int = 160) -> list[Path
     from ide3d_backend import mesh as M
     from ide3d_backend.semantics import PALETTE
     from ide3d_backend.synthheads import render_views, sample_head
+    from ide3d_backend.synthheads.appearance import albedo
     torch.set_num_threads(2)
     head = sample_head(seed)
     hm = M.mesh_from_fields(M.sdf_to_density(head.sdf, 50.0, 200.0), lambda x: head.sdf(x)[1],
-                            lambda x: head.albedo(x, head.sdf(x)[1]), resolution=resolution, level=25.0,
+                            lambda x: albedo(head, x, head.sdf(x)[1]), resolution=resolution, level=25.0,
                             keep_components=0.01)
     labels = [camera.label_from_angles(y, 0.0) for y in M.DEFAULT_BAKE_YAWS]
     views = [dict(label=lab, **v) for lab, v in zip(labels, render_views(head, np.stack(labels), 256))]

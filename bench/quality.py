@@ -48,7 +48,7 @@ class Evaluator:
         self.G, self.enc, self.res = G, enc, res
 
     def render(self, ws, yaw, pitch):
-        c = torch.from_numpy(camera.label_from_angles(yaw, pitch))[None]
+        c = camera.label_tensor(yaw, pitch)
         out = self.G.synthesis(ws, c)
         rgb = ((out["image"][0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
         return rgb, out["semantic"][0].argmax(0).byte().numpy()
@@ -111,7 +111,7 @@ def main():
         g = torch.Generator().manual_seed(0)
         for i in range(args.samples):
             z = torch.randn(1, G.z_dim, generator=g)
-            ws = G.mapping(z, torch.from_numpy(camera.frontal_label())[None], truncation_psi=0.7)
+            ws = G.mapping(z, camera.label_tensor(), truncation_psi=0.7)
             yaw, pitch = camera.sample_angles(1, rng)[0]
             fake_masks.append(ev.render(ws, yaw, pitch)[1])
         real_f, fake_f = class_fractions(gt_masks), class_fractions(fake_masks)

@@ -55,7 +55,7 @@ def main():
     z = load_latents(args.latents, data)
     idx = np.random.default_rng(args.seed).choice(len(data), min(args.images, len(data)), replace=False)
     batch = data.batch(idx, None)
-    frontal = torch.from_numpy(camera.frontal_label())
+    frontal = camera.label_tensor()[0]
     scores = MaskScores()
     with torch.no_grad():
         for s in range(0, len(idx), args.batch):
@@ -88,7 +88,7 @@ def training_head_chamfers(G, z, seeds, groups, resolution: int) -> tuple[list[f
     parts inside the portrait frame."""
     from ide3d_backend.mesh import extract_head_mesh
     from ide3d_backend.synthheads import ground_truth_mesh, sample_head
-    frontal = torch.from_numpy(camera.frontal_label())
+    frontal = camera.label_tensor()[0]
     full, frame = [], []
     with torch.no_grad():
         for g in groups:

@@ -153,3 +153,36 @@ def project(label, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     u = k[0, 0] * x + k[0, 1] * y + k[0, 2]
     v = k[1, 1] * y + k[1, 2]
     return np.stack([u, v], -1), depth
+
+
+# --- torch labels (torch is imported lazily: this module stays numpy-only to import) ------
+def labels_from_angles(yaw, pitch, radius: float = RADIUS):
+    """Batched, differentiable torch twin of `label_from_angles`: yaw and pitch tensors
+    (radians, shape [B] or scalars) -> labels [B, 25] (a scalar pair gives [1, 25]) in
+    their dtype and on their device."""
+    import torch
+    import torch.nn.functional as F
+    yaw = torch.as_tensor(yaw, dtype=torch.get_default_dtype() if not torch.is_tensor(yaw) else None)
+    pitch = torch.as_tensor(pitch, dtype=yaw.dtype, device=yaw.device)
+    yaw, pitch = yaw.reshape(-1), pitch.reshape(-1)
+    kw = {"dtype": yaw.dtype, "device": yaw.device}
+    target = torch.tensor(LOOKAT, **kw)
+    origin = target + radius * torch.stack(
+        [torch.cos(pitch) * torch.sin(yaw), torch.sin(pitch), torch.cos(pitch) * torch.cos(yaw)], -1)
+    forward = F.normalize(target - origin, dim=-1)
+    up = torch.tensor([0.0, 1.0, 0.0], **kw).expand_as(forward)
+    right = F.normalize(torch.linalg.cross(forward, up, dim=-1), dim=-1)
+    true_up = torch.linalg.cross(right, forward, dim=-1)
+    b = yaw.shape[0]
+    m = torch.zeros(b, 4, 4, **kw)
+    m[:, :3, 0], m[:, :3, 1], m[:, :3, 2], m[:, :3, 3] = right, true_up, -forward, origin
+    m[:, 3, 3] = 1
+    k = torch.as_tensor(INTRINSICS, **kw)
+    return torch.cat([m.reshape(b, 16), k.reshape(1, 9).expand(b, 9)], 1)
+
+
+def label_tensor(yaw: float = 0.0, pitch: float = 0.0, device=None, batch: int = 1):
+    """The label of user angles as a float32 torch tensor [batch, 25] on `device`
+    (computed in float64 like `label_from_angles`; the default is the frontal view)."""
+    import torch
+    return torch.from_numpy(label_from_angles(float(yaw), float(pitch)))[None].expand(batch, -1).to(device)

@@ -128,3 +128,45 @@ def load_state_into(module: torch.nn.Module, state: dict[str, torch.Tensor], sou
 def default_checkpoint(name: str) -> Path:
     """Path of a shipped checkpoint (weights/<name>.safetensors)."""
     return WEIGHTS_DIR / f"{name}.safetensors"
+
+
+# --- the one build / save / load path of every network (generator, encoders, parser) ------
+TRAIN_COMMANDS = {"generator": "ide3d train generator", "encoders": "ide3d train encoders",
+                  "parser": "ide3d train parser"}
+
+
+def _to_device(device) -> torch.device:
+    return select_device(device) if device is None or isinstance(device, str) else device
+
+
+def build_network(make, seed: int = 0, device=None) -> torch.nn.Module:
+    """`make()` with torch's global RNG forked and seeded: deterministic in `seed`."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = make()
+    return net.to(_to_device(device))
+
+
+def save_network(net: torch.nn.Module, path: str | os.PathLike, kind: str, extra: dict | None = None,
+                 half: bool = False) -> None:
+    """A network with a `cfg` (to_dict) as a `kind` checkpoint."""
+    save_checkpoint(path, net.state_dict(), kind, net.cfg.to_dict(), extra, half=half)
+
+
+def load_network(path: str | os.PathLike | None, kind: str, make, config_type, device=None) -> torch.nn.Module:
+    """Load a `kind` checkpoint into `make(config)` (config read with `config_type.from_dict`);
+    None loads the shipped default. Eval mode, no gradients."""
+    if path is None:
+        path = default_checkpoint(kind)
+        if not path.exists():
+            what = "model" if kind == "generator" else f"{kind} model"
+            raise CheckpointError(f"the default {what} {path} is not installed; train one with "
+                                  f"`{TRAIN_COMMANDS.get(kind, 'ide3d train')}` or pass a checkpoint path")
+    state, meta = load_checkpoint(path, kind=kind)
+    try:
+        cfg = config_type.from_dict(meta["config"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"{path} has an unreadable {kind} config: {exc}") from None
+    net = make(cfg)
+    load_state_into(net, state, source=str(Path(path)))
+    return net.to(_to_device(device)).eval().requires_grad_(False)

@@ -29,16 +29,19 @@ def run_demo(out_dir: Path, seed: int = 0, views_n: int = 5, device: str | None 
              preset: str = "fast", photo=None, mesh_resolution: int = 128) -> dict:
     from .export import export_mesh
     from .session import invert_photo
+    from .sources import optional_encoders, optional_parser
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     G, base = resolve_generator(None, device)
+    encoders, parser = optional_encoders(None, G.device), optional_parser(None, G.device)
     model = "default" if base.get("default") else "untrained-tiny"
     sess_dir = out_dir / "session"
     if sess_dir.exists():
         shutil.rmtree(sess_dir)
     cb, close = _progress()
     try:
-        s = invert_photo(G, photo or ASTRONAUT, sess_dir, preset=preset, callback=cb, base_source=base)
+        s = invert_photo(G, photo or ASTRONAUT, sess_dir, preset=preset, encoders=encoders, parser=parser,
+                         callback=cb, base_source=base)
     finally:
         close()
     for w in s.info()["warnings"]:

@@ -1,5 +1,7 @@
-"""Encoders, canonical editor and face parser: building, saving, loading, and the
-convenience calls the inversion and editing code use.
+"""Encoders, canonical editor and face parser: the encoder bundle, its building, saving
+and loading (through checkpoint's one network path), the mask conditioning, and the
+convenience calls the inversion and editing code use. Where weights come from (a path,
+the shipped default, none) is `sources`' job.
 
     enc = load_encoders()                      # weights/encoders.safetensors
     ws, yaw, pitch = encode(enc, G, image, mask_onehot)      # E_t + E_s (any view)
@@ -13,14 +15,12 @@ resolution (resized inside to the encoder's input size); masks are one-hot
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoint import (CheckpointError, default_checkpoint, load_checkpoint, load_state_into,
-                         save_checkpoint, select_device)
+from .checkpoint import build_network, load_network, save_network
 from .config import EncoderConfig, get_encoder_config
 from .model.encoders import CanonicalEditor, SemanticEncoder, TextureEncoder
 from .model.parser import FaceParser
@@ -73,24 +73,18 @@ def mask_input(mask: torch.Tensor, size: int, num_classes: int = 19) -> torch.Te
     return mask * 2 - 1
 
 
-def labels_from_yaw_pitch(yaw_pitch: torch.Tensor, radius: float | None = None) -> torch.Tensor:
-    """Differentiable torch twin of `camera.label_from_angles`: [B,2] (yaw, pitch) -> [B,25]."""
-    from . import camera
-    radius = camera.RADIUS if radius is None else radius
-    yaw, pitch = yaw_pitch[:, 0], yaw_pitch[:, 1]
-    target = torch.tensor(camera.LOOKAT, dtype=yaw_pitch.dtype, device=yaw_pitch.device)
-    origin = target + radius * torch.stack(
-        [torch.cos(pitch) * torch.sin(yaw), torch.sin(pitch), torch.cos(pitch) * torch.cos(yaw)], -1)
-    forward = F.normalize(target - origin, dim=-1)
-    up = torch.tensor([0.0, 1.0, 0.0], dtype=yaw_pitch.dtype, device=yaw_pitch.device).expand_as(forward)
-    right = F.normalize(torch.cross(forward, up, dim=-1), dim=-1)
-    true_up = torch.cross(right, forward, dim=-1)
-    b = yaw_pitch.shape[0]
-    m = torch.zeros(b, 4, 4, dtype=yaw_pitch.dtype, device=yaw_pitch.device)
-    m[:, :3, 0], m[:, :3, 1], m[:, :3, 2], m[:, :3, 3] = right, true_up, -forward, origin
-    m[:, 3, 3] = 1
-    k = torch.as_tensor(camera.INTRINSICS, dtype=yaw_pitch.dtype, device=yaw_pitch.device)
-    return torch.cat([m.reshape(b, 16), k.reshape(1, 9).expand(b, 9)], 1)
+def mask_onehot(mask, size: int, device=None) -> torch.Tensor:
+    """Class ids ((H, W) numpy, or [H, W] / [B, H, W] torch) -> one-hot [B, 19, size, size]
+    holding 0/1 (nearest resize of the ids), the form `encode` / `encode_canonical` take:
+    `mask_input` scales it to [-1, 1] inside, so never scale it before."""
+    from . import semantics
+    if not torch.is_tensor(mask):
+        mask = torch.from_numpy(semantics.check_mask(mask).astype("int64"))
+    ids = mask.long()
+    ids = ids[None] if ids.ndim == 2 else ids
+    if ids.shape[-2:] != (size, size):
+        ids = F.interpolate(ids[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
+    return semantics.mask_to_onehot(ids).float().to(device)
 
 
 # --------------------------------------------------------------------------- the bundle
@@ -169,67 +163,36 @@ def encode_canonical(enc: Encoders, G, image: torch.Tensor, mask_onehot: torch.T
 
 def build_encoders(preset: str | EncoderConfig = "tiny", seed: int = 0, device=None) -> Encoders:
     """Freshly initialised encoders, deterministic in `seed`."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        enc = Encoders(preset)
-    return enc.to(_device(device))
+    return build_network(lambda: Encoders(preset), seed, device)
 
 
 def save_encoders(enc: Encoders, path: str | os.PathLike, extra: dict | None = None) -> None:
-    save_checkpoint(path, enc.state_dict(), ENCODERS_KIND, enc.cfg.to_dict(), extra)
-
-
-def _device(device):
-    return select_device(device) if device is None or isinstance(device, str) else device
-
-
-def _config_from(meta: dict, path) -> EncoderConfig:
-    try:
-        return EncoderConfig.from_dict(meta["config"])
-    except (TypeError, ValueError, KeyError) as exc:
-        raise CheckpointError(f"{path} has an unreadable encoder config: {exc}") from None
-
-
-def _resolve(path, kind: str, command: str) -> Path:
-    if path is None:
-        path = default_checkpoint(kind)
-        if not path.exists():
-            raise CheckpointError(f"the default {kind} model {path} is not installed; train one with "
-                                  f"`{command}` or pass a checkpoint path")
-    return Path(path)
+    save_network(enc, path, ENCODERS_KIND, extra)
 
 
 def load_encoders(path: str | os.PathLike | None = None, device=None) -> Encoders:
     """Load encoders (E_t, E_s, E_can); None loads the shipped weights/encoders.safetensors."""
-    path = _resolve(path, ENCODERS_KIND, "ide3d train encoders")
-    state, meta = load_checkpoint(path, kind=ENCODERS_KIND)
-    enc = Encoders(_config_from(meta, path))
-    load_state_into(enc, state, source=str(path))
-    return enc.to(_device(device)).eval().requires_grad_(False)
+    return load_network(path, ENCODERS_KIND, Encoders, EncoderConfig, device)
 
 
 # --------------------------------------------------------------------------- face parser
+def _make_parser(cfg: str | EncoderConfig) -> FaceParser:
+    parser = FaceParser(cfg)
+    parser.cfg = get_encoder_config(cfg)  # save_network records it
+    return parser
+
+
 def build_parser(preset: str | EncoderConfig = "tiny", seed: int = 0, device=None) -> FaceParser:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        parser = FaceParser(preset)
-    parser.cfg = get_encoder_config(preset)
-    return parser.to(_device(device))
+    return build_network(lambda: _make_parser(preset), seed, device)
 
 
 def save_parser(parser: FaceParser, path: str | os.PathLike, extra: dict | None = None) -> None:
-    save_checkpoint(path, parser.state_dict(), PARSER_KIND, parser.cfg.to_dict(), extra)
+    save_network(parser, path, PARSER_KIND, extra)
 
 
 def load_parser(path: str | os.PathLike | None = None, device=None) -> FaceParser:
     """Load a face parser; None loads the shipped weights/parser.safetensors."""
-    path = _resolve(path, PARSER_KIND, "ide3d train parser")
-    state, meta = load_checkpoint(path, kind=PARSER_KIND)
-    cfg = _config_from(meta, path)
-    parser = FaceParser(cfg)
-    parser.cfg = cfg
-    load_state_into(parser, state, source=str(path))
-    return parser.to(_device(device)).eval().requires_grad_(False)
+    return load_network(path, PARSER_KIND, _make_parser, EncoderConfig, device)
 
 
 def parser_logits(parser: FaceParser, image: torch.Tensor) -> torch.Tensor:

@@ -11,17 +11,9 @@ import numpy as np
 
 def resolve_generator(checkpoint=None, device=None):
     """(G, base_source) from --checkpoint, else the default model, else (with a note)
-    an untrained tiny generator so every command still runs end to end."""
-    from .api import build_generator, load_generator
-    from .checkpoint import CheckpointError
-    if checkpoint:
-        return load_generator(checkpoint, device=device), {"checkpoint": str(Path(checkpoint).resolve())}
-    try:
-        return load_generator(None, device=device), {"checkpoint": None, "default": True}
-    except CheckpointError as exc:
-        print(f"note: {exc}; using an UNTRAINED tiny generator (results are not meaningful)",
-              file=sys.stderr)
-        return build_generator("tiny", seed=0, device=device or "cpu").eval(), {"built": {"preset": "tiny", "seed": 0}}
+    an untrained tiny generator so every command still runs end to end (sources)."""
+    from .sources import resolve_generator as resolve
+    return resolve(checkpoint, device, untrained_fallback=True)
 
 
 def _progress():
@@ -45,22 +37,23 @@ def _progress():
 
 
 def _open(args):
+    """The command's session; its base generator from --checkpoint, else the one its
+    record names (sources.session_generator, inside Session.open)."""
     from .session import Session
-    G = None
-    if args.checkpoint:
-        from .api import load_generator
-        G = load_generator(args.checkpoint, device=args.device)
-    return Session.open(args.session, G=G, device=args.device)
+    return Session.open(args.session, checkpoint=args.checkpoint or None, device=args.device)
 
 
 def cmd_invert(args) -> int:
     from .session import invert_photo
+    from .sources import optional_encoders, optional_parser
     G, base = resolve_generator(args.checkpoint, args.device)
+    encoders, parser = optional_encoders(None, G.device), optional_parser(None, G.device)
     cb, close = _progress()
     cancel = threading.Event()
     try:
         s = invert_photo(G, args.photo, args.out, mask=args.mask, preset=args.preset, align=not args.no_align,
-                         callback=cb, cancel=cancel, base_source=base, overwrite=args.overwrite)
+                         encoders=encoders, parser=parser, callback=cb, cancel=cancel, base_source=base,
+                         overwrite=args.overwrite)
     except KeyboardInterrupt:
         cancel.set()
         raise
@@ -85,21 +78,25 @@ def cmd_render(args) -> int:
 def cmd_edit(args) -> int:
     from . import editing, preprocess
     s = _open(args)
+    from .session import Session
+    other = args.style_session or args.texture_session
+    source = Session.open(other, G=s.G_base) if other else None
     if args.undo:
         info = s.undo()
     elif args.redo:
         info = s.redo()
     elif args.mask:
-        info = editing.edit_mask(s, preprocess.load_mask(args.mask))
+        from .sources import load_editor
+        info = editing.edit_mask(s, preprocess.load_mask(args.mask), encoders=load_editor(None, s.G.device))
     elif args.region:
         if args.style_seed is None and args.style_session is None:
             raise ValueError("--region needs --style-seed N or --style-session DIR")
-        info = editing.edit_region(s, args.region, seed=args.style_seed, source=args.style_session)
+        info = editing.edit_region(s, args.region, seed=args.style_seed, source=source)
     elif args.texture_seed is not None or args.texture_session:
-        info = editing.edit_texture(s, seed=args.texture_seed, source=args.texture_session)
+        info = editing.edit_texture(s, seed=args.texture_seed, source=source)
     elif args.interpolate:
         part, alpha = args.interpolate
-        info = editing.edit_interpolate(s, part, float(alpha), seed=args.style_seed, source=args.style_session)
+        info = editing.edit_interpolate(s, part, float(alpha), seed=args.style_seed, source=source)
     else:
         raise ValueError("give one edit: --mask, --region, --texture-seed, --interpolate, --undo or --redo")
     print(f"session {s.path}: version {info['version']}: {info['history'][-1]['summary']}")
@@ -117,8 +114,10 @@ def cmd_sample(args) -> int:
 def cmd_draw(args) -> int:
     from . import preprocess
     from .session import draw_session
+    from .sources import load_editor
     G, base = resolve_generator(args.checkpoint, args.device)
-    s = draw_session(G, preprocess.load_mask(args.mask), args.out, args.texture_seed, base_source=base)
+    s = draw_session(G, preprocess.load_mask(args.mask), args.out, args.texture_seed,
+                     encoders=load_editor(None, G.device), base_source=base)
     print(f"wrote session {s.path}")
     return 0
 

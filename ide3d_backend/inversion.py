@@ -96,24 +96,6 @@ class InversionResult:
     steps: dict[str, int] = field(default_factory=dict)
 
 
-# --- differentiable cameras ----------------------------------------------------------
-def camera_label(yaw: torch.Tensor, pitch: torch.Tensor, radius: float = cam.RADIUS) -> torch.Tensor:
-    """Torch version of camera.label_from_angles (differentiable in yaw, pitch) -> [1, 25]."""
-    yaw, pitch = torch.as_tensor(yaw, dtype=torch.float32), torch.as_tensor(pitch, dtype=torch.float32)
-    target = torch.tensor(cam.LOOKAT, dtype=torch.float32, device=yaw.device)
-    origin = target + radius * torch.stack([torch.cos(pitch) * torch.sin(yaw), torch.sin(pitch),
-                                            torch.cos(pitch) * torch.cos(yaw)])
-    forward = F.normalize(target - origin, dim=0)
-    up = torch.tensor([0.0, 1.0, 0.0], device=yaw.device)
-    right = F.normalize(torch.linalg.cross(forward, up), dim=0)
-    true_up = torch.linalg.cross(right, forward)
-    rot = torch.stack([right, true_up, -forward], 1)
-    top = torch.cat([rot, origin[:, None]], 1)
-    m = torch.cat([top, torch.tensor([[0.0, 0.0, 0.0, 1.0]], device=yaw.device)], 0)
-    k = torch.as_tensor(cam.INTRINSICS, dtype=torch.float32, device=yaw.device)
-    return torch.cat([m.reshape(16), k.reshape(9)])[None]
-
-
 # --- helpers ---------------------------------------------------------------------------
 def image_to_tensor(image: np.ndarray, size: int, device=None) -> torch.Tensor:
     """(H, W, 3) uint8 -> [1, 3, size, size] in [-1, 1]."""
@@ -160,31 +142,20 @@ def reconstruction_loss(out: dict, target: torch.Tensor, mask: torch.Tensor | No
 
 def encoder_initialisation(G, target: torch.Tensor, mask: torch.Tensor | None, encoders=None
                            ) -> tuple[torch.Tensor, float, float, str, list[str]]:
-    """(ws, yaw, pitch, source, warnings) from E_t + E_s, or the average latent when no
-    trained encoders are installed."""
+    """(ws, yaw, pitch, source, warnings) from E_t + E_s (`encoders`, resolved by the caller:
+    sources.optional_encoders), or the average latent without encoders or without a mask."""
     warnings: list[str] = []
     if encoders is None:
-        try:
-            from . import encoding
-            from .checkpoint import CheckpointError
-            try:
-                encoders = encoding.load_encoders(None, device=G.device)
-            except (CheckpointError, FileNotFoundError) as exc:
-                warnings.append(f"no trained encoders installed ({exc}); the optimisation starts from the "
-                                "average latent at the frontal camera")
-        except ImportError:
-            warnings.append("the encoders are not part of this installation; the optimisation starts from "
-                            "the average latent at the frontal camera")
-    if encoders is not None and mask is None:
+        warnings.append("no trained encoders given; the optimisation starts from the average latent at the "
+                        "frontal camera")
+    elif mask is None:
         warnings.append("no mask: the shape encoder needs one, so the optimisation starts from the "
                         "average latent")
         encoders = None
     if encoders is None:
         return average_latent(G), 0.0, 0.0, "average", warnings
     from . import encoding
-    onehot = semantics.mask_to_onehot(mask).float()  # 0/1: encoding scales it to [-1, 1] itself
-    if onehot.shape[-1] != target.shape[-1]:
-        onehot = F.interpolate(onehot, size=target.shape[-2:], mode="nearest")
+    onehot = encoding.mask_onehot(mask, target.shape[-1], target.device)
     with torch.no_grad():
         ws, yaw, pitch = encoding.encode(encoders, G, target, onehot)
     return ws.detach().clone(), float(yaw[0]), float(pitch[0]), "encoders", warnings
@@ -214,7 +185,7 @@ def optimise_latents(G, target: torch.Tensor, mask: torch.Tensor | None, ws: tor
         f = _lr_factor(step / max(n, 1), p.lr_rampup, p.lr_rampdown) if n > 1 else 1.0
         for g in opt.param_groups:
             g["lr"] = g["base"] * max(f, 0.0)
-        out = G.synthesis(ws, camera_label(yaw_t, pitch_t).to(dev), neural_resolution=p.neural_resolution,
+        out = G.synthesis(ws, cam.labels_from_angles(yaw_t, pitch_t), neural_resolution=p.neural_resolution,
                           perturb=False)
         loss, perc = reconstruction_loss(out, target, mask, p)
         opt.zero_grad(set_to_none=True)
@@ -240,7 +211,7 @@ def tune_generator(G, target: torch.Tensor, mask: torch.Tensor | None, ws: torch
     p = preset
     dev = G.device
     ws = ws.detach().to(dev)
-    c = camera_label(torch.tensor(yaw), torch.tensor(pitch)).to(dev)
+    c = cam.labels_from_angles(torch.tensor(yaw, device=dev), torch.tensor(pitch, device=dev))
     params = [prm for name, prm in G.named_parameters() if not name.startswith("mapping.")]
     G.requires_grad_(False)
     for prm in params:
@@ -314,7 +285,8 @@ def invert(G, image: np.ndarray | torch.Tensor, mask: np.ndarray | None = None,
     timings["tune"] = time.perf_counter() - t2
     _check(cancel)
     with torch.no_grad():
-        out = tuned_G.synthesis(ws, camera_label(torch.tensor(yaw), torch.tensor(pitch)).to(dev),
+        out = tuned_G.synthesis(ws, cam.labels_from_angles(torch.tensor(yaw, device=dev),
+                                                             torch.tensor(pitch, device=dev)),
                                 neural_resolution=p.neural_resolution)
         perc = float(perceptual_distance(out["image"], target).mean())
     tuned = changed_tensors(G, tuned_G) if tune and p.tune_steps > 0 else None

@@ -11,10 +11,6 @@ from . import camera, imaging
 KINDS = ("rgb", "mask", "depth")
 
 
-def label_tensor(yaw: float, pitch: float, device=None) -> torch.Tensor:
-    return torch.from_numpy(camera.label_from_angles(float(yaw), float(pitch)))[None].to(device)
-
-
 def resize_array(arr: np.ndarray, size: int | None) -> np.ndarray:
     """Resize a rendered array to size x size (nearest for masks, bicubic otherwise)."""
     if size is None or arr.shape[0] == size:
@@ -30,7 +26,7 @@ def resize_array(arr: np.ndarray, size: int | None) -> np.ndarray:
 def render_arrays(G, ws: torch.Tensor, yaw: float, pitch: float, field=None, planes=None,
                   neural_resolution: int | None = None) -> dict[str, np.ndarray]:
     """All three kinds of one view: {'rgb', 'mask', 'depth'} as uint8 arrays."""
-    out = G.synthesis(ws.to(G.device), label_tensor(yaw, pitch, G.device), planes=planes, field=field,
+    out = G.synthesis(ws.to(G.device), camera.label_tensor(yaw, pitch, G.device), planes=planes, field=field,
                       neural_resolution=neural_resolution, perturb=False)
     r = out["image"].shape[-1]
     depth = torch.nn.functional.interpolate(out["depth"], size=(r, r), mode="bilinear", align_corners=False)

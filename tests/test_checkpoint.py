@@ -18,7 +18,7 @@ def test_round_trip_renders_identically(tmp_path):
     assert H.cfg == G.cfg
     for k, v in G.state_dict().items():
         assert torch.equal(v, H.state_dict()[k]), k
-    z, c = torch.randn(1, G.z_dim), torch.from_numpy(C.frontal_label())[None]
+    z, c = torch.randn(1, G.z_dim), C.label_tensor()
     with torch.no_grad():
         assert torch.equal(G(z, c)["image"], H(z, c)["image"])
     _, meta = load_checkpoint(path)

@@ -95,3 +95,21 @@ def test_mask_edit_and_drawing_with_untrained_editor(sess, G, tmp_path):
     d = S.draw_session(G, mask, tmp_path / "drawn", texture_seed=3, encoders=enc)
     assert torch.equal(d.ws[:, n:], E.latents_from_seed(G, 3)[:, n:])
     assert d.render(0.3, 0.0).shape == (128, 128, 3)
+
+
+def test_edits_are_state_to_state_functions(G):
+    # no session: a state and the generator in, a new state and a summary out; the input is untouched
+    from ide3d_backend.style import State
+    s0 = State(E.latents_from_seed(G, 1), [])
+    ws0 = s0.ws.clone()
+    other = E.latents_from_seed(G, 2)
+    s1, summary = E.texture_swap(s0, G, other, "seed 2")
+    n = G.num_shape_ws
+    assert torch.equal(s1.ws[:, :n], ws0[:, :n]) and torch.equal(s1.ws[:, n:], other[:, n:])
+    assert torch.equal(s0.ws, ws0) and summary == "texture from seed 2"
+    s2, summary = E.region_style(s1, G, "hair", other, "seed 2")
+    assert len(s2.layers) == 1 and s2.layers[0].classes == (13,) and not s1.layers
+    s3, _ = E.interpolate(s2, G, "shape", 1.0, other, "seed 2")
+    assert torch.equal(s3.ws[:, :n], other[:, :n]) and len(s3.layers) == 1
+    with pytest.raises(E.EditError, match="canonical editor"):
+        E.mask_edit(s3, G, None, np.zeros((64, 64), np.uint8))

@@ -13,7 +13,7 @@ from ide3d_backend.api import build_generator
 from ide3d_backend.checkpoint import CheckpointError, save_checkpoint
 from ide3d_backend.config import EncoderConfig, get_encoder_config
 from ide3d_backend.encoding import (Encoders, build_encoders, build_parser, encode, encode_canonical,
-                                    labels_from_yaw_pitch, load_encoders, load_parser, mask_input, parse,
+                                    load_encoders, load_parser, mask_input, parse,
                                     save_encoders, save_parser)
 from ide3d_backend.model.encoders import CanonicalEditor, SemanticEncoder, TextureEncoder
 from ide3d_backend.model.parser import FaceParser
@@ -157,7 +157,7 @@ def test_generator_mismatch_is_reported(enc):
 
 def test_yaw_pitch_labels_match_camera_and_are_differentiable():
     angles = torch.tensor([[0.0, 0.0], [0.4, -0.2], [-0.7, 0.3]], dtype=torch.float64, requires_grad=True)
-    labels = labels_from_yaw_pitch(angles)
+    labels = camera.labels_from_angles(angles[:, 0], angles[:, 1])
     ref = np.stack([camera.label_from_angles(float(y), float(p)) for y, p in angles.detach()])
     np.testing.assert_allclose(labels.detach().numpy(), ref, atol=1e-6)
     labels[:, 3].sum().backward()  # camera x position depends on yaw
@@ -212,8 +212,8 @@ def test_encoders_round_trip_and_errors(tmp_path, G, enc):
 
 
 def test_missing_default_weights_is_a_clear_error(tmp_path, monkeypatch):
-    import ide3d_backend.encoding as encoding
-    monkeypatch.setattr(encoding, "default_checkpoint", lambda name: tmp_path / f"{name}.safetensors")
+    import ide3d_backend.checkpoint as checkpoint  # where every network's default path is resolved
+    monkeypatch.setattr(checkpoint, "default_checkpoint", lambda name: tmp_path / f"{name}.safetensors")
     with pytest.raises(CheckpointError, match="ide3d train encoders"):
         load_encoders()
     with pytest.raises(CheckpointError, match="ide3d train parser"):

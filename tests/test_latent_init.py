@@ -39,7 +39,7 @@ def data(data_dir, G):
 
 def test_fitted_z_maps_onto_reachable_targets(G):
     z_true = torch.randn(3, G.z_dim, generator=torch.Generator().manual_seed(1))
-    c = torch.from_numpy(camera.frontal_label()).expand(3, -1)
+    c = camera.label_tensor(batch=3)
     with torch.no_grad():
         target = G.mapping(z_true, c)
         spread = float((target - target.mean(0)).square().mean())  # how far apart the targets are

@@ -244,11 +244,11 @@ def test_rendered_surface_level_puts_the_mesh_where_the_renders_see_it(monkeypat
         return sigma, torch.zeros(*xyz.shape[:2], 19)
 
     monkeypatch.setattr(G.decoder, "decode_semantic", soft_sphere)
-    ws = G.mapping(torch.randn(1, G.z_dim), torch.from_numpy(camera.frontal_label())[None])
+    ws = G.mapping(torch.randn(1, G.z_dim), camera.label_tensor())
     level = rendered_surface_level(G, ws)
     # the radius the renders see: camera distance minus the rendered depth at the image centre
     with torch.no_grad():
-        out = G.synthesis(ws, torch.from_numpy(camera.frontal_label())[None], superres=False)
+        out = G.synthesis(ws, camera.label_tensor(), superres=False)
     r = out["depth"].shape[-1]
     seen = 2.7 - float(out["depth"][0, 0, r // 2 - 1:r // 2 + 1, r // 2 - 1:r // 2 + 1].mean())
     mesh = extract_head_mesh(G, ws, resolution=96, level=level)

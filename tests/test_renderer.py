@@ -34,7 +34,7 @@ def ray_sphere(o, d):
 @pytest.mark.parametrize("yaw,pitch", [(0.0, 0.0), (0.7, -0.3)])
 def test_sphere_depth_and_opacity(yaw, pitch):
     cfg = RenderConfig(num_coarse=48, num_importance=48)
-    lab = torch.tensor(C.label_from_angles(yaw, pitch))[None]
+    lab = C.label_tensor(yaw, pitch)
     res = 48
     o, d = sample_rays(lab, res)
     out = VolumeRenderer(cfg).render(sphere_field, o, d)
@@ -60,7 +60,7 @@ def test_sphere_depth_and_opacity(yaw, pitch):
 
 
 def test_silhouette_area_matches_projected_disc():
-    lab = torch.tensor(C.frontal_label())[None]
+    lab = C.label_tensor()
     res = 64
     o, d = sample_rays(lab, res)
     out = VolumeRenderer(RenderConfig()).render(sphere_field, o, d)
@@ -72,7 +72,7 @@ def test_silhouette_area_matches_projected_disc():
 
 
 def test_chunking_gives_the_same_render():
-    lab = torch.tensor(C.label_from_angles(0.2, 0.1))[None]
+    lab = C.label_tensor(0.2, 0.1)
     o, d = sample_rays(lab, 24)
     whole = VolumeRenderer(RenderConfig()).render(sphere_field, o, d)
     chunked = VolumeRenderer(RenderConfig(chunk_points=96 * 50)).render(sphere_field, o, d)

@@ -425,7 +425,7 @@ def local(env, tmp_path_factory):
 
 
 def test_disk_full_and_permission_errors_are_reported(local, monkeypatch):
-    from ide3d_backend import session as session_mod
+    from ide3d_backend.session import record as session_mod
     tc, data = local
     info = tc.post("/samples", json={"seed": 2}).json()
 

@@ -45,7 +45,7 @@ def fit_z_to_ws(G, target_ws: torch.Tensor, steps: int = 300, lr: float = 0.05) 
     """z [N, z_dim] whose mapping (frontal conditioning) is closest to target_ws [N, num_ws, w] in L2.
     Returns z and the final mean squared residual."""
     dev = G.device
-    c = torch.from_numpy(camera.frontal_label()).to(dev).expand(target_ws.shape[0], -1)
+    c = camera.label_tensor(device=dev, batch=target_ws.shape[0])
     target = target_ws.to(dev)
     # Random start: the mapping normalises z by its RMS, which is undefined at z = 0.
     z = torch.randn(target.shape[0], G.z_dim, generator=torch.Generator().manual_seed(0)).to(dev)

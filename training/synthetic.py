@@ -38,7 +38,7 @@ def sample_ws(G, n: int, rng: np.random.Generator, gen: torch.Generator,
     `mixing_prob` the shape code w_s and the texture code w_t come from different z."""
     dev = G.device
     z = torch.randn(2, n, G.z_dim, generator=gen).to(dev)
-    c = torch.from_numpy(camera.frontal_label()).to(dev).expand(n, -1)
+    c = camera.label_tensor(device=dev, batch=n)
     w1, w2 = G.mapping(z[0], c), G.mapping(z[1], c)
     mix = torch.as_tensor(rng.random(n) < mixing_prob, device=dev)
     w_t = torch.where(mix[:, None, None], w2, w1)[:, G.num_shape_ws:]

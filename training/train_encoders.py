@@ -39,7 +39,7 @@ import torch.nn.functional as F
 
 from ide3d_backend import camera
 from ide3d_backend.config import get_encoder_config
-from ide3d_backend.encoding import Encoders, build_encoders, labels_from_yaw_pitch, save_encoders
+from ide3d_backend.encoding import Encoders, build_encoders, save_encoders
 from ide3d_backend.model.backbone import TriPlanes
 from ide3d_backend.perceptual import perceptual_distance
 
@@ -69,7 +69,7 @@ class EncoderTrainer(RunTrainer):
         if ecfg.w_dim != self.G.w_dim:
             ecfg = dataclasses.replace(ecfg, w_dim=self.G.w_dim)  # follow the generator's latent size
         self.enc: Encoders = build_encoders(ecfg, seed=cfg.seed, device=self.dev).train()
-        self.frontal = torch.from_numpy(camera.frontal_label()).to(self.dev)
+        self.frontal = camera.label_tensor(device=self.dev)[0]
         self.data = None
         if data_dir is not None and (cfg.real_batch > 0 or cfg.pose_batch > 0):
             self.data = InMemoryDataset(Path(data_dir), self.G.cfg.superres.output_resolution)
@@ -200,7 +200,7 @@ class EncoderTrainer(RunTrainer):
             per_view = ws_hat.view(k, B, *ws_hat.shape[1:])
             terms["latent_consistency"] = w.latent_consistency * (per_view - per_view.mean(0)).square().mean()
         if with_recon and (w.rgb or w.perceptual or w.mask or w.mask_dice or w.feature_consistency):
-            c_rec = labels_from_yaw_pitch(pose) if cfg.recon_pose == "predicted" else batch["c"]
+            c_rec = camera.labels_from_angles(pose[:, 0], pose[:, 1]) if cfg.recon_pose == "predicted" else batch["c"]
             planes = G.planes(ws_hat)
             rec = self._render(ws_hat, c_rec, r_rec, grad=True, planes=planes)
             terms.update(self._recon_terms(rec, batch["image"], batch["mask"], w.rgb, w.perceptual, w.mask,

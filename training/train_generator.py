@@ -51,7 +51,7 @@ def write_sample_grid(G, head_z: torch.Tensor, randoms: int, path: Path, neural_
     from ide3d_backend import imaging
     dev = G.device
     z = torch.cat([head_z.to(dev), torch.randn(randoms, G.z_dim, generator=torch.Generator().manual_seed(123)).to(dev)])
-    frontal = torch.from_numpy(camera.frontal_label()).to(dev)
+    frontal = camera.label_tensor(device=dev)[0]
     ws = G.mapping(z, frontal.expand(z.shape[0], -1))
     n_h = head_z.shape[0]
     ws[n_h:] = G.mapping.w_avg.lerp(ws[n_h:], 0.7)
@@ -60,7 +60,7 @@ def write_sample_grid(G, head_z: torch.Tensor, randoms: int, path: Path, neural_
         rgb, masks = [], []
         planes = G.planes(ws[i:i + 1])
         for yaw in (-0.5, 0.0, 0.5):
-            c = torch.from_numpy(camera.label_from_angles(yaw, 0.0))[None].to(dev)
+            c = camera.label_tensor(yaw, 0.0, dev)
             out = G.synthesis(ws[i:i + 1], c, neural_resolution=neural_resolution, planes=planes)
             rgb.append(imaging.to_uint8(out["image"]))
             masks.append(imaging.mask_from_logits(out["semantic"]))
@@ -102,7 +102,7 @@ class GeneratorTrainer(RunTrainer):
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d * c, betas=(cfg.betas[0] ** c, cfg.betas[1] ** c))
         self.adv_recon_fraction = (0.5 if cfg.preset == "tiny" else 0.0) if adv_recon_fraction is None else adv_recon_fraction
         self.nimg = 0
-        self.frontal = torch.from_numpy(camera.frontal_label()).to(self.dev)
+        self.frontal = camera.label_tensor(device=self.dev)[0]
         self.per_rank_batch = max(1, cfg.batch // self.ctx.world_size)
 
     # ----------------------------------------------------------------- run folder (RunTrainer)

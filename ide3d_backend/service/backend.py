@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import logging
-import os
 import threading
 
 from PIL import Image
@@ -27,38 +26,18 @@ log = logging.getLogger("ide3d.service")
 
 
 def _load_models(settings: Settings, generator=None, encoders=None, parser=None):
-    """(G, base_source, encoders or None, parser or None) as the settings say."""
-    from ..api import build_generator, load_generator
-    from ..checkpoint import CheckpointError, select_device
-    from .. import encoding
+    """(G, base_source, encoders or None, parser or None) as the settings say (sources)."""
+    from .. import sources
+    from ..checkpoint import select_device
     device = select_device(settings.device)
-    ckpt = settings.checkpoint or os.environ.get("IDE3D_CHECKPOINT") or None
+    spec = settings.generator_spec()
     if generator is not None:
-        G = generator
-        source = {"checkpoint": os.path.abspath(ckpt)} if ckpt and not str(ckpt).startswith("build:") else {}
-    elif ckpt and str(ckpt).startswith("build:"):
-        parts = str(ckpt).split(":")
-        preset, seed = parts[1] or "tiny", int(parts[2]) if len(parts) > 2 else 0
-        G = build_generator(preset, seed=seed, device=device)
-        source = {"built": {"preset": preset, "seed": seed}}
+        G, source = generator.eval().requires_grad_(False), sources.describe(spec)
     else:
-        G = load_generator(ckpt, device=device)
-        from ..checkpoint import default_checkpoint
-        source = {"checkpoint": str(os.path.abspath(ckpt) if ckpt else default_checkpoint("generator"))}
-    G = G.eval().requires_grad_(False)
-
-    def optional(explicit, given, loader, what):
-        if given is not None:
-            return given
-        if explicit:
-            return loader(explicit, device=device)  # a given path must load
-        try:
-            return loader(None, device=device)
-        except (CheckpointError, FileNotFoundError) as exc:
-            log.warning("no %s: %s", what, exc)
-            return None
-    enc = optional(settings.encoders, encoders, encoding.load_encoders, "trained encoders")
-    par = optional(settings.parser, parser, encoding.load_parser, "trained face parser")
+        G, source = sources.resolve_generator(spec, device)
+    warn = lambda note: log.warning("%s", note)  # noqa: E731
+    enc = encoders if encoders is not None else sources.optional_encoders(settings.encoders, device, warn)
+    par = parser if parser is not None else sources.optional_parser(settings.parser, device, warn)
     return G, source, enc, par
 
 

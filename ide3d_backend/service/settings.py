@@ -60,6 +60,11 @@ class Settings:
         if self.token_file is not None:
             self.token_file = Path(self.token_file).expanduser()
 
+    def generator_spec(self) -> str | None:
+        """The generator to serve (sources' spec): --checkpoint, else $IDE3D_CHECKPOINT,
+        else None (the shipped default). The one place IDE3D_CHECKPOINT is read."""
+        return self.checkpoint or os.environ.get("IDE3D_CHECKPOINT") or None
+
     @property
     def is_loopback(self) -> bool:
         return self.host in LOOPBACK_HOSTS or self.host.startswith("127.")

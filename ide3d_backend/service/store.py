@@ -21,7 +21,7 @@ import uuid
 from collections import OrderedDict
 from pathlib import Path
 
-from ..session import Session, SessionError, model_fingerprint, read_meta
+from ..session import Session, SessionError, SessionRecord, model_fingerprint
 
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -142,14 +142,15 @@ class SessionStore:
                 out.append(p.name)
         return out
 
-    def _light_info(self, sid: str) -> dict:
-        """SessionInfo from session.json and mask.png without loading any tensors."""
+    def _record(self, sid: str) -> SessionRecord:
+        """The session's record (session.json validated), checked to be usable by this
+        server: its base model and its current state file. Loads no tensors."""
         path = self.path(sid)
         try:
-            meta = read_meta(path)
+            record = SessionRecord.read(path)
         except SessionError as exc:
             raise SessionDamaged(str(exc)) from None
-        fp = meta["base"]["fingerprint"]
+        meta, fp = record.meta, record.fingerprint
         try:
             state = path / meta["history"][int(meta["pointer"])]["file"]
             assert int(meta["pointer"]) >= 0, "no current state"
@@ -160,7 +161,11 @@ class SessionStore:
                                  f"{self.fingerprint[:12]}…); serve with the checkpoint it was made with")
         if not state.is_file():
             raise SessionDamaged(f"its current state {state.name} is missing")
-        return Session(path, None, None, meta, {}).info()
+        return record
+
+    def _light_info(self, sid: str) -> dict:
+        """SessionInfo from session.json and mask.png without loading any tensors."""
+        return self._record(sid).info()
 
     def damaged_info(self, sid: str, reason: str) -> dict:
         path = self.sessions_dir / sid
@@ -213,8 +218,8 @@ class SessionStore:
             if not path.is_dir():
                 raise SessionNotFound(f"session {sid} does not exist")
             try:
-                self._light_info(sid)
-                s = Session.open(path, G=self.G)
+                self._record(sid)
+                s = Session.open(path, G=self.G, fingerprint=self.fingerprint)
             except SessionDamaged as exc:
                 self._damaged[sid] = str(exc)
                 raise SessionDamaged(self.damaged_info(sid, str(exc))["error"]) from None

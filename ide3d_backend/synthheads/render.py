@@ -99,7 +99,7 @@ def _shade_hits(head, pts, dirs, with_class=True):
     dist, cls = head.sdf(pts)
     nrm = normals_at(head, pts, centre=dist)
     ao = ambient_occlusion(head, pts, nrm)
-    alb = head.albedo(pts, cls)
+    alb = appearance.albedo(head, pts, cls)
     rgb = appearance.shade(alb, nrm, dirs, ao, cls)
     return rgb, cls
 

@@ -547,11 +547,6 @@ class Head:
         neg = torch.tensor([c for _, c, _, _ in parts], dtype=torch.long)
         return torch.where(x >= 0, pos[idx], neg[idx])
 
-    def albedo(self, points: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
-        """Base colour (N, 3) in [0, 1] at surface points of the given classes."""
-        from .appearance import albedo
-        return albedo(self, points, class_id)
-
 
 def build_head(params: HeadParams) -> Head:
     return Head(params)
