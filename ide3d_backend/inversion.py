@@ -32,6 +32,7 @@ import torch.nn.functional as F
 
 from . import camera as cam
 from . import imaging, semantics
+from .guidance import LandmarkGuide, depth_term, mirror_confidence, mirrored
 from .perceptual import perceptual_distance
 
 ProgressCallback = Callable[[str, int, int, float, "np.ndarray | None"], None]
@@ -58,6 +59,11 @@ class InversionPreset:
     refine_camera: bool = True
     camera_lr: float = 0.01
     preview_every: int = 10
+    # With face landmarks (guidance.py): depth relief, mirrored view, camera prior.
+    depth_weight: float = 0.5
+    mirror_weight: float = 0.5
+    mirror_min_yaw: float = 0.1            # |yaw| below this: no mirror term (see guidance)
+    camera_prior_weight: float = 10.0      # per rad^2 away from the landmarks' camera
 
     def with_steps(self, latent_steps: int, tune_steps: int) -> "InversionPreset":
         return dataclasses.replace(self, latent_steps=latent_steps, tune_steps=tune_steps)
@@ -94,6 +100,8 @@ class InversionResult:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     steps: dict[str, int] = field(default_factory=dict)
+    cameras: dict[str, list[float]] = field(default_factory=dict)  # (yaw, pitch) per opinion: landmarks,
+                                                                    # encoders, final
 
 
 # --- helpers ---------------------------------------------------------------------------
@@ -161,13 +169,55 @@ def encoder_initialisation(G, target: torch.Tensor, mask: torch.Tensor | None, e
     return ws.detach().clone(), float(yaw[0]), float(pitch[0]), "encoders", warnings
 
 
+class Objective:
+    """The loss both phases minimise: the photo (and its mask) at the camera; with a landmark
+    guide also the depth term, the mirrored photo at the mirrored camera and a prior that
+    keeps the camera near the landmarks' (guidance.py). One batched render serves both views."""
+
+    def __init__(self, target: torch.Tensor, mask: torch.Tensor | None, preset: InversionPreset,
+                 guide: LandmarkGuide | None = None):
+        self.p, self.target, self.mask, self.guide = preset, target, mask, guide
+        self.mirror_weight = 0.0
+        if guide is not None:
+            self.grid, self.landmark_depth = guide.grid(target.device), guide.depths(target.device)
+            self.mirror_weight = preset.mirror_weight * mirror_confidence(guide.yaw, preset.mirror_min_yaw)
+            if self.mirror_weight > 0:
+                self.target_m, self.mask_m = mirrored(target, mask)
+
+    def __call__(self, G, ws: torch.Tensor, yaw: torch.Tensor, pitch: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """(loss, perceptual distance at the input view, the input view's outputs)."""
+        p, mirror = self.p, self.mirror_weight > 0
+        c = cam.labels_from_angles(torch.stack([yaw, -yaw]) if mirror else yaw,
+                                   torch.stack([pitch, pitch]) if mirror else pitch)
+        planes = G.planes(ws)
+        out = G.synthesis(ws.expand(c.shape[0], -1, -1), c, neural_resolution=p.neural_resolution,
+                          planes=planes.repeat(c.shape[0]), perturb=False)
+        view = {k: out[k][:1] for k in ("image", "semantic", "depth", "opacity")}
+        loss, perc = reconstruction_loss(view, self.target, self.mask, p)
+        if mirror:
+            loss_m, _ = reconstruction_loss({"image": out["image"][1:], "semantic": out["semantic"][1:]},
+                                            self.target_m, self.mask_m, p)
+            loss = loss + self.mirror_weight * loss_m
+        if self.guide is not None:
+            if p.depth_weight > 0:
+                loss = loss + p.depth_weight * depth_term(view["depth"], self.grid, self.landmark_depth,
+                                                          view["opacity"])
+            if p.camera_prior_weight > 0 and yaw.requires_grad:
+                loss = loss + p.camera_prior_weight * ((yaw - self.guide.yaw).square()
+                                                       + (pitch - self.guide.pitch).square())
+        return loss, perc, view
+
+
 # --- the two optimisation phases ----------------------------------------------------------
 def optimise_latents(G, target: torch.Tensor, mask: torch.Tensor | None, ws: torch.Tensor,
                      yaw: float, pitch: float, preset: InversionPreset,
                      callback: ProgressCallback | None = None, cancel: threading.Event | None = None,
-                     stage: str = "latent") -> tuple[torch.Tensor, float, float, list[float], int]:
+                     stage: str = "latent", guide: LandmarkGuide | None = None
+                     ) -> tuple[torch.Tensor, float, float, list[float], int]:
     """Adam on W+ (and the camera). Returns (ws, yaw, pitch, losses, steps run)."""
     p = preset
+    objective = Objective(target, mask, p, guide)
     dev = G.device
     ws = ws.detach().clone().to(dev).requires_grad_(True)
     yaw_t = torch.tensor(float(yaw), device=dev, requires_grad=p.refine_camera)
@@ -185,9 +235,7 @@ def optimise_latents(G, target: torch.Tensor, mask: torch.Tensor | None, ws: tor
         f = _lr_factor(step / max(n, 1), p.lr_rampup, p.lr_rampdown) if n > 1 else 1.0
         for g in opt.param_groups:
             g["lr"] = g["base"] * max(f, 0.0)
-        out = G.synthesis(ws, cam.labels_from_angles(yaw_t, pitch_t), neural_resolution=p.neural_resolution,
-                          perturb=False)
-        loss, perc = reconstruction_loss(out, target, mask, p)
+        loss, perc, out = objective(G, ws, yaw_t, pitch_t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -206,12 +254,14 @@ def optimise_latents(G, target: torch.Tensor, mask: torch.Tensor | None, ws: tor
 
 def tune_generator(G, target: torch.Tensor, mask: torch.Tensor | None, ws: torch.Tensor, yaw: float,
                    pitch: float, preset: InversionPreset, callback: ProgressCallback | None = None,
-                   cancel: threading.Event | None = None) -> tuple[list[float], int, float]:
+                   cancel: threading.Event | None = None, guide: LandmarkGuide | None = None
+                   ) -> tuple[list[float], int, float]:
     """Pivotal tuning of G in place (pass a copy). Returns (losses, steps run, final perceptual)."""
     p = preset
     dev = G.device
     ws = ws.detach().to(dev)
-    c = cam.labels_from_angles(torch.tensor(yaw, device=dev), torch.tensor(pitch, device=dev))
+    yaw_t, pitch_t = torch.tensor(float(yaw), device=dev), torch.tensor(float(pitch), device=dev)
+    objective = Objective(target, mask, p, guide)
     params = [prm for name, prm in G.named_parameters() if not name.startswith("mapping.")]
     G.requires_grad_(False)
     for prm in params:
@@ -221,8 +271,7 @@ def tune_generator(G, target: torch.Tensor, mask: torch.Tensor | None, ws: torch
     try:
         for step in range(p.tune_steps):
             _check(cancel)
-            out = G.synthesis(ws, c, neural_resolution=p.neural_resolution, perturb=False)
-            loss, perc = reconstruction_loss(out, target, mask, p)
+            loss, perc, out = objective(G, ws, yaw_t, pitch_t)
             perc_v = float(perc.detach())
             if perc_v < p.early_stop:  # PTI: stop once the pivot is reproduced well enough
                 losses.append(float(loss.detach()))
@@ -249,11 +298,14 @@ def changed_tensors(base: torch.nn.Module, tuned: torch.nn.Module) -> dict[str, 
 
 def invert(G, image: np.ndarray | torch.Tensor, mask: np.ndarray | None = None,
            preset: str | InversionPreset = "fast", encoders=None, callback: ProgressCallback | None = None,
-           cancel: threading.Event | None = None, tune: bool = True):
+           cancel: threading.Event | None = None, tune: bool = True, guide: LandmarkGuide | None = None):
     """Invert an aligned portrait. Returns (InversionResult, tuned generator copy).
 
     image: (R, R, 3) uint8 aligned photo (preprocess.preprocess) or [1, 3, R, R] in [-1, 1];
-    mask: (R, R) class ids or None. G is left unchanged.
+    mask: (R, R) class ids or None; guide: the photo's face landmarks (guidance.py): their
+    camera starts the optimisation (the encoders' pose is kept as a second opinion in
+    `result.cameras`), and the depth, mirror and camera-prior terms join the loss.
+    G is left unchanged.
     """
     p = get_preset(preset)
     t0 = time.perf_counter()
@@ -266,13 +318,18 @@ def invert(G, image: np.ndarray | torch.Tensor, mask: np.ndarray | None = None,
     G = G.eval()
     _check(cancel)
     ws0, yaw, pitch, source, warnings = encoder_initialisation(G, target, mask_t, encoders)
+    cameras = {source: [yaw, pitch]}
+    if guide is not None:
+        yaw, pitch = float(guide.yaw), float(guide.pitch)
+        cameras["landmarks"] = [yaw, pitch]
     timings = {"encoders": time.perf_counter() - t0}
     if callback is not None:
         callback("encode", 1, 1, float("nan"), None)
 
     t1 = time.perf_counter()
     ws, yaw, pitch, lat_losses, lat_steps = optimise_latents(G, target, mask_t, ws0, yaw, pitch, p,
-                                                             callback, cancel)
+                                                             callback, cancel, guide=guide)
+    cameras["final"] = [yaw, pitch]
     timings["latent"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
@@ -280,7 +337,7 @@ def invert(G, image: np.ndarray | torch.Tensor, mask: np.ndarray | None = None,
     tune_losses, tune_steps, perc = [], 0, float("nan")
     if tune and p.tune_steps > 0:
         tune_losses, tune_steps, perc = tune_generator(tuned_G, target, mask_t, ws, yaw, pitch, p,
-                                                       callback, cancel)
+                                                       callback, cancel, guide=guide)
     tuned_G.eval().requires_grad_(False)
     timings["tune"] = time.perf_counter() - t2
     _check(cancel)
@@ -293,5 +350,5 @@ def invert(G, image: np.ndarray | torch.Tensor, mask: np.ndarray | None = None,
     timings["total"] = time.perf_counter() - t0
     result = InversionResult(ws.detach().cpu(), yaw, pitch, tuned or None, source,
                              {"latent": lat_losses, "tune": tune_losses}, perc, timings, warnings,
-                             {"latent": lat_steps, "tune": tune_steps})
+                             {"latent": lat_steps, "tune": tune_steps}, cameras)
     return result, tuned_G

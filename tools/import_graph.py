@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundations", ("", "config", "semantics", "camera", "checkpoint", "imaging", "assets", "perceptual")),
     ("model", ("model",)),
     ("networks", ("api",)),
-    ("fields", ("style", "encoding", "views", "mesh", "export", "preprocess", "photo", "metrics", "identity", "data",
+    ("fields", ("style", "encoding", "views", "mesh", "export", "preprocess", "photo", "guidance", "metrics", "identity", "data",
                 "synthheads")),
     ("algorithms", ("inversion", "editing")),
     ("sources", ("sources",)),

@@ -10,7 +10,6 @@ import torch
 
 from ide3d_backend import camera
 from ide3d_backend.api import load_generator
-from ide3d_backend.model.backbone import TriPlanes
 
 
 def frozen_generator(source, device=None):
@@ -56,8 +55,3 @@ def angles_to_labels(angles: np.ndarray, device) -> torch.Tensor:
 def labels_to_angles(labels: torch.Tensor, dtype=torch.float32, device=None) -> torch.Tensor:
     """Camera labels [B,25] -> (yaw, pitch) [B,2] radians: the pose targets of dataset images."""
     return torch.tensor([camera.angles_from_label(l)[:2] for l in labels.cpu().numpy()], dtype=dtype, device=device)
-
-
-def repeat_planes(planes: TriPlanes, k: int) -> TriPlanes:
-    """The tri-planes of B latents repeated k times (view-major, [k*B, ...]) for k views each."""
-    return TriPlanes(planes.semantic.repeat(k, 1, 1, 1, 1), planes.texture.repeat(k, 1, 1, 1, 1))

@@ -48,7 +48,7 @@ from .dataset import InMemoryDataset
 from .losses import soft_dice_loss
 from .pose_head import fit_pose_head
 from .run import RunTrainer
-from .synthetic import angles_to_labels, frozen_generator, labels_to_angles, repeat_planes, sample_ws, step_rng
+from .synthetic import angles_to_labels, frozen_generator, labels_to_angles, sample_ws, step_rng
 
 
 def _mse(a, b):
@@ -163,7 +163,7 @@ class EncoderTrainer(RunTrainer):
         c = angles_to_labels(angles, self.dev)
         with torch.no_grad():
             planes = G.planes(ws)  # one backbone pass serves all views of a latent
-        out = self._render(ws.repeat(k, 1, 1), c, planes=repeat_planes(planes, k))
+        out = self._render(ws.repeat(k, 1, 1), c, planes=planes.repeat(k))
         batch = {"ws": ws, "angles": torch.from_numpy(angles).float().to(self.dev), "c": c,
                  "image": out["image"], "mask": out["semantic"].argmax(1)}
         if cfg.canonical:

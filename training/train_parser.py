@@ -24,7 +24,7 @@ from ide3d_backend.semantics import FLIP_PERMUTATION
 from .config import ParserTrainConfig
 from .dataset import InMemoryDataset
 from .run import RunTrainer
-from .synthetic import angles_to_labels, frozen_generator, repeat_planes, sample_ws, step_rng
+from .synthetic import angles_to_labels, frozen_generator, sample_ws, step_rng
 
 
 def _resize_mask(mask: torch.Tensor, size: int) -> torch.Tensor:
@@ -84,7 +84,7 @@ class ParserTrainer(RunTrainer):
             c = angles_to_labels(camera.sample_angles(n_lat * k, rng), self.dev)
             with torch.no_grad():
                 out = self.G.synthesis(ws.repeat(k, 1, 1), c, neural_resolution=cfg.neural_resolution,
-                                       planes=repeat_planes(self.G.planes(ws), k))
+                                       planes=self.G.planes(ws).repeat(k))
             images.append(resize_image(out["image"][:n_gen], res))
             masks.append(_resize_mask(out["semantic"][:n_gen].argmax(1), res))
         n_real = cfg.batch - n_gen

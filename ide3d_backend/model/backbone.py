@@ -28,6 +28,12 @@ class TriPlanes:
     def detach(self) -> "TriPlanes":
         return TriPlanes(self.semantic.detach(), self.texture.detach())
 
+    def repeat(self, k: int) -> "TriPlanes":
+        """The planes of B latents repeated k times (view-major, [k*B, ...]) for k views each."""
+        if k == 1:
+            return self
+        return TriPlanes(self.semantic.repeat(k, 1, 1, 1, 1), self.texture.repeat(k, 1, 1, 1, 1))
+
 
 class SemanticBranch(nn.Module):
     def __init__(self, cfg: BackboneConfig, w_dim: int, num_ws: int):

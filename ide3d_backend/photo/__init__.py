@@ -74,14 +74,21 @@ def analyse_photo(photo, size: int = 128, parser="shipped", background: str = "w
     and a warning) or None (no parser). Raises preprocess.PreprocessError with what to do
     for unreadable files, no face, a face under 64 px or a face seen only in profile.
     """
-    t = {}
     t0 = time.perf_counter()
     aligned = preprocess.preprocess(photo, size, background=background)
-    t["detect_align_pnp"] = time.perf_counter() - t0
-    det = aligned.detection
-    if det.source != "landmarks":
+    t = time.perf_counter() - t0
+    if aligned.detection.source != "landmarks":
         raise preprocess.PreprocessError("the face mesh found no face; " + preprocess.NO_FACE)
-    rgb = preprocess.load_image(photo, background)
+    a = analyse_aligned(preprocess.load_image(photo, background), aligned, parser)
+    a.timings = {"detect_align_pnp": t, **a.timings}
+    return a
+
+
+def analyse_aligned(rgb: np.ndarray, aligned: "preprocess.AlignedPhoto", parser="shipped") -> PhotoAnalysis:
+    """The rest of `analyse_photo` for a photo `preprocess.preprocess` has already aligned
+    with the face mesh (`aligned.landmarks` set); `rgb` is the loaded photo."""
+    t = {}
+    det, size = aligned.detection, aligned.image.shape[0]
     t0 = time.perf_counter()
     person = preprocess.warp(segment_person(rgb), aligned.transform, size)
     t["segment"] = time.perf_counter() - t0

@@ -8,6 +8,8 @@ import numpy as np
 import torch
 
 from .. import encoding, inversion, preprocess, semantics
+from ..guidance import LandmarkGuide
+from ..photo import analyse_aligned
 from ..style import latents_from_seed
 from .head import Session
 
@@ -15,23 +17,37 @@ from .head import Session
 def invert_photo(G, photo, out_dir, mask=None, preset="fast", align: bool = True, encoders=None,
                  parser=None, callback=None, cancel: threading.Event | None = None, name: str | None = None,
                  base_source: dict | None = None, overwrite: bool = False, fingerprint: str | None = None) -> Session:
-    """Photo (path/bytes/array) -> aligned -> mask (user, else parser) -> inversion -> session.
-    `encoders` / `parser`: the trained networks (sources.optional_*); None goes without."""
+    """Photo (path/bytes/array) -> aligned -> mask -> inversion -> session.
+
+    With the face mesh (the default front end, photo/): the crop, the camera and the mask
+    come from the landmarks (+ selfie segmentation + parser), and the landmarks guide the
+    inversion (guidance.py). Without it (Haar fallback, --no-align, a user mask) the mask is
+    the user's, else the parser's. `encoders` / `parser`: the trained networks
+    (sources.optional_*); None goes without."""
     size = G.cfg.superres.output_resolution
-    aligned = preprocess.preprocess(photo, size, mask=mask, align=align)
+    rgb = preprocess.load_image(photo)  # once: the front end reads it again for segmentation
+    aligned = preprocess.preprocess(rgb, size, mask=mask, align=align)
     warnings = list(aligned.warnings)
     ids, source = aligned.mask, "user" if aligned.mask is not None else "none"
+    guide = None
+    if aligned.landmarks is not None:
+        guide = LandmarkGuide(aligned.landmarks, size, aligned.camera.yaw, aligned.camera.pitch)
+        if ids is None:
+            analysis = analyse_aligned(rgb, aligned, parser)
+            ids, source = analysis.mask, "landmarks"
+            warnings = list(analysis.warnings)
     if ids is None:
         try:
             ids = preprocess.predict_mask(aligned.image, parser, device=G.device)
             source = "parser"
         except preprocess.PreprocessError as exc:
             warnings.append(f"{exc}; inverting without a mask term (the session mask is rendered)")
-    result, _ = inversion.invert(G, aligned.image, ids, preset, encoders, callback, cancel)
+    result, _ = inversion.invert(G, aligned.image, ids, preset, encoders, callback, cancel, guide=guide)
     inversion._check(cancel)
     warnings += result.warnings
     extra = {"inversion": {"preset": inversion.get_preset(preset).name, "init": result.init,
-                           "timings": result.timings, "steps": result.steps, "perceptual": result.perceptual}}
+                           "timings": result.timings, "steps": result.steps, "perceptual": result.perceptual,
+                           "cameras": result.cameras}}
     return Session.create(out_dir, G, result.ws, result.yaw, result.pitch, result.tuned, aligned.image, ids,
                           source, name, "invert", f"inverted ({extra['inversion']['preset']})", warnings,
                           base_source, extra, overwrite, fingerprint)
