@@ -53,6 +53,15 @@ class PreprocessError(ValueError):
     """A photo or mask that cannot be used; the message says what to do."""
 
 
+class NoFaceError(PreprocessError):
+    """No face in the photo. str() names the CLI's way out (--no-align); `api_detail` the
+    HTTP API's (the form field `align`)."""
+
+    def __init__(self, prefix: str = ""):
+        super().__init__(prefix + NO_FACE.format(skip="pass --no-align"))
+        self.api_detail = prefix + NO_FACE.format(skip="send the form field align=false")
+
+
 @dataclass
 class FaceDetection:
     box: tuple[int, int, int, int]            # x, y, w, h in photo pixels
@@ -202,7 +211,7 @@ def detect_face_haar(rgb: np.ndarray) -> FaceDetection:
         if len(faces):
             break
     if not len(faces):
-        raise PreprocessError(NO_FACE)
+        raise NoFaceError()
     faces = sorted((tuple(int(v) for v in f) for f in faces), key=lambda f: f[2] * f[3], reverse=True)
     box = faces[0]
     x, y, w, h = box
@@ -223,7 +232,7 @@ def detect_face_haar(rgb: np.ndarray) -> FaceDetection:
 
 
 NO_FACE = ("no face found in the photo; use a well-lit, roughly frontal portrait, "
-           "or pass --no-align if the photo is already a centred head crop")
+           "or {skip} if the photo is already a centred head crop")
 
 
 def _too_small(width: float) -> PreprocessError:

@@ -370,13 +370,23 @@ def test_cancel_queued_job(env, c):
     assert c.post(f"/jobs/{first['id']}/cancel").json()["state"] == "cancelled"
 
 
-def test_failing_job_reports_its_error(c):
+def test_photo_without_a_face_is_refused_at_upload_naming_the_api_field(c):
     before = {s["id"] for s in c.get("/sessions").json()}
     blank = png_bytes(np.full((256, 256, 3), 255, np.uint8))
-    job = submit(c, blank, align="true")
-    done, _ = wait_job(c, job["id"])
-    assert done["state"] == "failed" and "no face" in done["error"] and done["result"] is None
+    r = c.post("/sessions", files={"photo": ("head.png", blank, "image/png")}, data={"align": "true"})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert "no face" in detail and "align=false" in detail and "--no-align" not in detail
     assert {s["id"] for s in c.get("/sessions").json()} == before
+
+
+def test_failing_job_reports_its_error_in_the_api_s_words():
+    """An error raised inside a job reaches the client with the API wording."""
+    from ide3d_backend import preprocess
+    from ide3d_backend.service.jobs import describe_exception
+    msg = describe_exception(preprocess.NoFaceError())
+    assert "no face" in msg and "align=false" in msg and "--no-align" not in msg
+    assert "--no-align" in str(preprocess.NoFaceError())  # the CLI keeps its own flag
 
 
 def test_kill9_mid_job_then_restart_renders_identically(env, c, session):

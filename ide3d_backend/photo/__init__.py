@@ -78,7 +78,7 @@ def analyse_photo(photo, size: int = 128, parser="shipped", background: str = "w
     aligned = preprocess.preprocess(photo, size, background=background)
     t = time.perf_counter() - t0
     if aligned.detection.source != "landmarks":
-        raise preprocess.PreprocessError("the face mesh found no face; " + preprocess.NO_FACE)
+        raise preprocess.NoFaceError("the face mesh found no face; ")
     a = analyse_aligned(preprocess.load_image(photo, background), aligned, parser)
     a.timings = {"detect_align_pnp": t, **a.timings}
     return a

@@ -90,6 +90,8 @@ def describe_exception(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return (f"permission denied writing {exc.filename or 'the data dir'} ({exc.strerror}); "
                 "fix the data dir's permissions or serve with another --data-dir")
+    if getattr(exc, "api_detail", None):  # the engine's wording for HTTP clients (names API fields)
+        return exc.api_detail
     if isinstance(exc, (ValueError, LookupError)) and str(exc):
         return str(exc)
     return f"{type(exc).__name__}: {exc}"

@@ -41,6 +41,12 @@ def create_session(backend: BackendDep, limits: LimitsDep,
             if ids.shape not in ((h, w), (b.resolution, b.resolution)):
                 raise ApiError(422, f"the mask is {ids.shape[1]}x{ids.shape[0]} but must be the photo's size "
                                     f"({w}x{h}) or the aligned size ({b.resolution}x{b.resolution})")
+    if align:  # a photo without a usable face fails now, not inside the job
+        from ... import preprocess
+        try:
+            preprocess.detect_face(preprocess.load_image(data))
+        except preprocess.PreprocessError as exc:
+            raise ApiError(422, getattr(exc, "api_detail", str(exc))) from None
     preset_obj = b.preset(preset)
     label = (name or os.path.splitext(os.path.basename(photo.filename or ""))[0] or "portrait").strip()[:200]
     run = _inversion(b, data, ids, preset, preset_obj, align, label)
