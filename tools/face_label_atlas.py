@@ -4,14 +4,15 @@ face mesh's own surface frame (ide3d_backend/photo/atlas.py reads it).
 How: the triangles are the 3-cliques of MediaPipe's FACEMESH_TESSELATION edges, minus
 the few cliques that are not faces (all three edges shared by three cliques: the rim of
 a degree-3 vertex); the holes (eyes, mouth: boundary loops other than the face oval) are
-closed by fans round their mean point. Triangles are oriented counter-clockwise on the
-screen (x right, y down) in the mean head's frontal view, so positive image area means
-front-facing. Then SynthHeads training heads (seeds 0..heads-1, never the held-out
+closed by fans round their mean point, and a band of two triangles per face-oval edge
+reaches RING_SCALE further from the mesh centre (where ears, hair and neck are beside the
+face). Triangles are oriented counter-clockwise on the screen (x right, y down) in the
+mean head's frontal view, so positive image area means front-facing. Then SynthHeads training heads (seeds 0..heads-1, never the held-out
 seeds >= 10^6) are rendered at --views FFHQ-like cameras at 128 px, the face mesh runs
 on each render, the mesh is rasterised (photo.atlas.rasterise) and every covered pixel
-votes its ground-truth class into its (triangle, barycentric cell). Frequencies are
-smoothed towards the triangle's own (then the global) frequencies with weight SMOOTH
-votes and stored as uint8.
+votes its ground-truth class into its (triangle, barycentric cell) of the camera's yaw
+bin (the far cheek and ear change with yaw). Frequencies are smoothed towards the
+triangle's own (then the global) frequencies with weight SMOOTH votes, stored as uint8.
 Usage: python tools/face_label_atlas.py [--heads 400] [--views 2] [--cells 4] [--yaw-edges=-0.15,0.15]
 """
 from __future__ import annotations
