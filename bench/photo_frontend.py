@@ -6,7 +6,8 @@ Held-out heads: SynthHeads seeds 10^6 + i (no training and no landmark-asset see
 cameras from the FFHQ-like pose distribution, rendered at the model's 128 px. The
 masks are scored at the aligned crop (the ground truth warped with the same transform,
 nearest) with ide3d_backend.metrics' MaskScores, as bench/quality.py scores them; the
-parser alone is scored on the same crop.
+parser alone and the mask without the label atlas (face parts from the landmark
+polygons) are scored on the same crop.
 Usage: python bench/photo_frontend.py [--heads 64]
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ import common  # bench/common.py: the script's own folder is on sys.path
 
 from ide3d_backend import camera, preprocess, semantics
 from ide3d_backend.metrics import MaskScores
-from ide3d_backend.photo import analyse_photo, mask as photo_mask
+from ide3d_backend.photo import analyse_photo, atlas as label_atlas, mask as photo_mask, parser_scores
 
 HELDOUT_SEED_BASE = 1_000_000
 PARTS = ("l_eye", "r_eye", "l_brow", "r_brow", "u_lip", "l_lip", "nose")
@@ -51,7 +52,7 @@ def main():
     parser = load_parser(None, device="cpu")
     rng = np.random.default_rng(7)
     res = args.resolution
-    ours, parser_alone, parser_raw = MaskScores(), MaskScores(), MaskScores()
+    ours, parser_alone, parser_raw, no_atlas = MaskScores(), MaskScores(), MaskScores(), MaskScores()
     errors, times, missed = [], {}, []
     t_start = time.time()
     for i in range(args.heads):
@@ -69,6 +70,8 @@ def main():
         gt_aligned = preprocess.warp(gt["mask"], a.transform, res, nearest=True, border_value=0)
         ours.add(a.mask, gt_aligned)
         parser_alone.add(preprocess.predict_mask(a.image, parser), gt_aligned)
+        no_atlas.add(photo_mask.compose_mask(a.aligned_landmarks, a.person, parser_scores(a.image, parser),
+                                             yaw=a.yaw, atlas=None), gt_aligned)
         parser_raw.add(preprocess.predict_mask(gt["rgb"], parser), gt["mask"])
         print(f"head {i}: yaw {yaw:+.3f} -> {a.yaw:+.3f}, pitch {pitch:+.3f} -> {a.pitch:+.3f}, "
               f"mIoU {ours.per_image[-1]:.3f} (parser {parser_alone.per_image[-1]:.3f}), {time.time() - t_start:.0f} s")
@@ -84,9 +87,12 @@ def main():
                    "targets": {"mean_abs_error_yaw_rad": 0.05, "mean_abs_error_pitch_rad": 0.05}},
         "mask": {"miou_front_end": float(np.mean(ours.per_image)),
                  "miou_parser_alone_same_crop": float(np.mean(parser_alone.per_image)),
+                 "miou_without_atlas": float(np.mean(no_atlas.per_image)),
                  "miou_parser_alone_raw_render": float(np.mean(parser_raw.per_image)),
                  "pooled_class_iou_front_end": ours.pooled_class_iou(),
                  "pooled_class_iou_parser_alone": parser_alone.pooled_class_iou(),
+                 "pooled_class_iou_without_atlas": no_atlas.pooled_class_iou(),
+                 "atlas": (lambda at: at.how if at else None)(label_atlas.load_atlas()),
                  "target_miou": 0.75},
         "time_per_stage_s": {k: float(np.mean(v)) for k, v in times.items()},
         "astronaut": astronaut_report(parser),

@@ -2,16 +2,20 @@
 
 - the face mesh for the face parts (eyes, brows, upper/lower lip, inner mouth when the
   lips part, nose) and the skin oval: real-face landmarks, so the parts exist on any photo
-  the mesh reads. For the nose, lips, mouth and brows the parser's own outline is used
-  when it sees the part near the polygon at about its size (part_region);
+  the mesh reads. The parts are read from the label atlas (photo/atlas.py: SynthHeads'
+  part shapes in the mesh's surface frame, which the model was trained on); the nose
+  takes the parser's own outline when it sees it near the atlas nose at about its size
+  (part_region). Without the atlas asset the parts are the landmark polygons (real
+  eyelids, brows and lips), with the parser's outline for nose, lips, mouth and brows;
 - selfie segmentation for person vs background (plus parser neck/cloth below the chin,
   which the selfie model can miss on synthetic shoulders);
 - the face parser (trained on SynthHeads only) for what the mesh does not cover: hair,
   hat, ears, neck, cloth, glasses, jewellery, restricted to the person and to where each
   can be relative to the face: no cloth above the mouth, no hat below the eyes, no hair
   below the chin unless it hangs there from beside the face (its part below the eye line
-  reaches the eye line), glasses only round both eyes, specks dropped, skin beside the
-  oval between eye line and mouth is ear (the parser rarely labels ears).
+  reaches the eye line), glasses only round both eyes, specks dropped; ears (the parser
+  rarely labels them) where the atlas' band round the face oval has them at this yaw
+  (without the atlas: skin beside the oval between eye line and mouth).
 
 Class ids follow semantics.py; l_* = the person's left = image right in a frontal view.
 """
@@ -20,24 +24,27 @@ from __future__ import annotations
 import numpy as np
 
 from .. import semantics
+from . import atlas as label_atlas
 from .pose import mean_head
 
 C = {name: i for i, name in enumerate(semantics.CLASS_NAMES)}
-# Parts the landmarks draw, in drawing order (later ones on top).
+# Parts the landmarks (or the atlas) draw, in drawing order (later ones on top).
 LANDMARK_PARTS = ("nose", "l_brow", "r_brow", "l_eye", "r_eye", "u_lip", "l_lip", "mouth")
 PARSER_ONLY = ("background", "skin", "eye_g", "l_ear", "r_ear", "hair", "hat", "ear_r", "neck_l", "neck", "cloth")
 SUPERSAMPLE = 4
 PERSON_THRESHOLD = 0.5
 PARSER_OUTLINES = ("nose", "u_lip", "l_lip", "mouth", "l_brow", "r_brow")  # parts whose outline the parser may give
 PART_SLACK = 0.02            # how far (fraction of the crop) a parser part may lie off its polygon
-PARSER_AGREES = (0.5, 2.0)
+PARSER_AGREES = (0.5, 2.0)   # parser/polygon area ratios at which the parser's outline is used
 SPECK_CLASSES = ("eye_g", "hat", "ear_r", "neck_l", "l_ear", "r_ear")
 SPECK_FRACTION = 0.002       # of the crop: fewer pixels of one of these classes are noise
 GLASSES_FRACTION = 0.006     # frames round both eyes cover more than this
 PART_COVER = {"l_brow": 0.75, "r_brow": 0.75}  # pixel coverage that counts as inside the part
 EAR_WIDTH = 0.16
 EAR_HIDDEN_YAW = 0.25        # past this yaw the far ear is behind the head
-MOUTH_OPEN = 0.12            # inner-lip area / whole-lip area above which the mouth is open   # parser/polygon area ratios at which the parser's outline is used
+ATLAS_PARSER_OUTLINES = ("nose",)  # atlas parts whose outline the parser may still give
+EAR_ATLAS_MIN = 0.15         # atlas ear frequency that turns skin beside the face into ear
+MOUTH_OPEN = 0.2             # inner-lip area / whole-lip area above which the mouth is open
 
 
 def polygon_coverage(points: np.ndarray, size: int) -> np.ndarray:
@@ -83,15 +90,22 @@ def _hanging_hair(hair: np.ndarray, eye_row: int) -> np.ndarray:
 
 
 def compose_mask(points: np.ndarray, person: np.ndarray, parser_logits: np.ndarray | None,
-                 yaw: float = 0.0) -> np.ndarray:
+                 yaw: float = 0.0, atlas="shipped") -> np.ndarray:
     """(R, R) uint8 class ids for an aligned photo.
 
     points: (478, 2+) landmarks in aligned pixels; person: (R, R) selfie probability;
     parser_logits: (19, R, R) float scores of the face parser at the same crop, or None
     (then the person outside the face is hair above the brows and neck/cloth below the chin);
-    yaw: the camera's (pose.solve_camera): a turned face hides the ear on the far side.
+    yaw: the camera's (pose.solve_camera): a turned face hides the ear on the far side;
+    atlas: a photo.atlas.LabelAtlas, "shipped" (the installed one) or None (parts from
+    the landmark polygons, ears from the zones beside the oval).
     """
     size = person.shape[0]
+    if isinstance(atlas, str):
+        atlas = label_atlas.load_atlas()
+    probs = None
+    if atlas is not None and np.asarray(points).shape[1] >= 3:  # the atlas needs MediaPipe's z
+        probs = label_atlas.atlas_probs(points, size, atlas, yaw)
     polys = part_polygons(points)
     lines = face_lines(points)
     rows = np.arange(size)[:, None] + 0.5
@@ -142,16 +156,46 @@ def compose_mask(points: np.ndarray, person: np.ndarray, parser_logits: np.ndarr
     ids[ears & image_right] = C["l_ear"]
     ids[ears & ~image_right] = C["r_ear"]
     ids[~is_person] = C["background"]
-    ids[ear_zones(points, size, oval, yaw) & np.isin(ids, [C["skin"], C["l_ear"], C["r_ear"]])
-        & is_person] = C["l_ear"]
+    if probs is None:
+        ids[ear_zones(points, size, oval, yaw) & np.isin(ids, [C["skin"], C["l_ear"], C["r_ear"]])
+            & is_person] = C["l_ear"]
+    else:  # the atlas' band round the face knows where SynthHeads' ears are at this yaw
+        ear = np.nan_to_num(probs[C["l_ear"]] + probs[C["r_ear"]], nan=0.0)
+        ids[(ear >= EAR_ATLAS_MIN) & ~oval & is_person & np.isin(ids, [C["skin"], C["l_ear"], C["r_ear"]])] = C["l_ear"]
     ids[(ids == C["l_ear"]) & ~image_right] = C["r_ear"]
     parser_ids = None if parser_logits is None else np.asarray(parser_logits).argmax(0)
+    for name, region in face_parts(polys, parser_ids, size, probs).items():
+        ids[region] = C[name]
+    return ids.astype(np.uint8)
+
+
+def face_parts(polys: dict[str, np.ndarray], parser_ids: np.ndarray | None, size: int,
+               probs: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """{part: (R, R) bool} in drawing order: from the label atlas' frequencies `probs`
+    (SynthHeads' part shapes in the mesh's surface frame) when given, else the landmark
+    polygons."""
+    if probs is not None:
+        parts = atlas_parts(probs, mouth_open(polys))
+        return {n: part_region(n, r, parser_ids) if n in ATLAS_PARSER_OUTLINES else r for n, r in parts.items()}
+    out = {}
     for name in LANDMARK_PARTS:
         if name == "mouth" and not mouth_open(polys):
             continue
         cover = polygon_coverage(polys[name], size)
-        ids[part_region(name, cover >= PART_COVER.get(name, 0.5), parser_ids)] = C[name]
-    return ids.astype(np.uint8)
+        out[name] = part_region(name, cover >= PART_COVER.get(name, 0.5), parser_ids)
+    return out
+
+
+def atlas_parts(probs: np.ndarray, open_mouth: bool = True) -> dict[str, np.ndarray]:
+    """The parts where the atlas' most frequent class among skin and the parts is a part
+    (hair, glasses and the like vary from head to head: the parser says where they are;
+    mixing the parser's part scores in was measured to lose). Closed lips (by the
+    landmarks) have no mouth between them."""
+    names = ("skin",) + LANDMARK_PARTS[:-1] + (("mouth",) if open_mouth else ())
+    scores = np.stack([probs[C[n]] for n in names])
+    inside = np.isfinite(scores[0])
+    best = np.where(inside, np.nan_to_num(scores, nan=-1.0).argmax(0), 0)
+    return {n: best == k for k, n in enumerate(names) if k > 0}
 
 
 def glasses_round_eyes(glasses: np.ndarray, polys: dict[str, np.ndarray], size: int) -> bool:
