@@ -89,15 +89,16 @@ def test_pnp_recovers_mean_head_cameras():
         assert abs(cam.radius - camera.RADIUS) < 1e-2
 
 
-def test_astronaut_front_end():
+def test_astronaut_front_end(parser):
     from ide3d_backend.assets import ASTRONAUT
-    a = analyse_photo(ASTRONAUT, R)
+    a = analyse_photo(ASTRONAUT, R, parser=parser)
     assert abs(a.pitch) <= 0.1 and abs(a.yaw) < 0.35
     for name in ("l_eye", "r_eye", "l_brow", "r_brow", "u_lip", "l_lip", "nose"):
         assert (a.mask == semantics.class_id(name)).sum() > 0, name
     chin = photo_mask.face_lines(a.aligned_landmarks)["chin"]
     rows = np.arange(R)[:, None] + 0.5
     assert not ((a.mask == semantics.class_id("hair")) & (rows > chin)).any()
+    assert not (a.mask == semantics.class_id("hat")).any()  # her hair is not a hat
     assert a.landmarks.shape == (478, 3) and a.mask.shape == (R, R) and not a.warnings
 
 

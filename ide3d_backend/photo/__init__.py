@@ -57,21 +57,12 @@ def parser_scores(image: np.ndarray, parser) -> np.ndarray:
     return logits[0].float().cpu().numpy()
 
 
-def _shipped_parser():
-    from .. import encoding
-    from ..checkpoint import CheckpointError
-    try:
-        return encoding.load_parser(None, device="cpu")
-    except (CheckpointError, FileNotFoundError):
-        return None
-
-
-def analyse_photo(photo, size: int = 128, parser="shipped", background: str = "white") -> PhotoAnalysis:
+def analyse_photo(photo, size: int = 128, parser=None, background: str = "white") -> PhotoAnalysis:
     """Landmarks, aligned crop, camera and semantic mask of a portrait.
 
-    photo: path, bytes, (H, W, 3) uint8 array or PIL image. parser: a FaceParser,
-    "shipped" (the installed weights; none installed -> a mask without hair/cloth detail
-    and a warning) or None (no parser). Raises preprocess.PreprocessError with what to do
+    photo: path, bytes, (H, W, 3) uint8 array or PIL image. parser: a FaceParser the
+    caller resolved (sources.optional_parser), or None (hair, ears, neck and cloth guessed
+    from the face position, with a warning). Raises preprocess.PreprocessError with what to do
     for unreadable files, no face, a face under 64 px or a face seen only in profile.
     """
     t0 = time.perf_counter()
@@ -84,7 +75,7 @@ def analyse_photo(photo, size: int = 128, parser="shipped", background: str = "w
     return a
 
 
-def analyse_aligned(rgb: np.ndarray, aligned: "preprocess.AlignedPhoto", parser="shipped") -> PhotoAnalysis:
+def analyse_aligned(rgb: np.ndarray, aligned: "preprocess.AlignedPhoto", parser=None) -> PhotoAnalysis:
     """The rest of `analyse_photo` for a photo `preprocess.preprocess` has already aligned
     with the face mesh (`aligned.landmarks` set); `rgb` is the loaded photo."""
     t = {}
@@ -94,11 +85,9 @@ def analyse_aligned(rgb: np.ndarray, aligned: "preprocess.AlignedPhoto", parser=
     t["segment"] = time.perf_counter() - t0
     warnings = list(aligned.warnings)
     t0 = time.perf_counter()
-    if parser == "shipped":
-        parser = _shipped_parser()
-        if parser is None:
-            warnings.append("no trained face parser installed: hair, ears, neck and cloth are guessed "
-                            "from the face position")
+    if parser is None:
+        warnings.append("no trained face parser given: hair, ears, neck and cloth are guessed "
+                        "from the face position")
     scores = None if parser is None else parser_scores(aligned.image, parser)
     t["parse"] = time.perf_counter() - t0
     t0 = time.perf_counter()

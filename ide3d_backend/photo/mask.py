@@ -43,6 +43,7 @@ PART_COVER = {"l_brow": 0.75, "r_brow": 0.75}  # pixel coverage that counts as i
 EAR_WIDTH = 0.16
 EAR_HIDDEN_YAW = 0.25        # past this yaw the far ear is behind the head
 ATLAS_PARSER_OUTLINES = ("nose",)  # atlas parts whose outline the parser may still give
+HAT_OVER_HAIR = 1.0          # a hat with less area than the hair is taken for hair
 EAR_ATLAS_MIN = 0.15         # atlas ear frequency that turns skin beside the face into ear
 MOUTH_OPEN = 0.2             # inner-lip area / whole-lip area above which the mouth is open
 
@@ -141,6 +142,11 @@ def compose_mask(points: np.ndarray, person: np.ndarray, parser_logits: np.ndarr
         where = ids == C["eye_g"]
         scores[C["eye_g"]][where] = -np.inf
         ids[where] = scores[:, where].argmax(0)
+    # A "hat" smaller than the hair beside it is the SynthHeads parser's habit on real hair
+    # (the astronaut got a hat on top of her hair): it is hair. A real hat covers the head.
+    hat = ids == C["hat"]
+    if hat.any() and hat.sum() < HAT_OVER_HAIR * (ids == C["hair"]).sum():
+        ids[hat] = C["hair"]
     # Hair below the chin only where it hangs from beside the face.
     hair = ids == C["hair"]
     stray = hair & ~_hanging_hair(hair, int(lines["eyes"])) & (rows >= lines["chin"])
