@@ -64,3 +64,44 @@ def test_id_pattern_rejects_a_trailing_newline(app_env):
     assert tc.get(f"/sessions/{sid}").status_code == 200
     assert tc.get(f"/sessions/{sid}%0a").status_code == 404
     assert tc.get(f"/sessions/{sid}%0a/render").status_code == 404
+
+
+# --------------------------------------------------------------------------- item 9
+def _chunks(data: bytes, size: int = 32768):
+    for i in range(0, len(data), size):
+        yield data[i:i + size]
+
+
+def test_chunked_bodies_over_the_limit_answer_413_with_the_limit(app_env):
+    tc = app_env["tc"]
+    boundary = "harden-boundary"
+    photo = os.urandom(400_000)
+    multipart = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.png\"\r\n"
+                 f"Content-Type: image/png\r\n\r\n").encode() + photo + f"\r\n--{boundary}--\r\n".encode()
+    r = tc.post("/sessions", content=_chunks(multipart),
+                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert r.status_code == 413 and "200000 bytes" in r.json()["detail"], r.text
+    body = b'{"seed": 1, "name": "' + b"x" * 400_000 + b'"}'
+    r = tc.post("/samples", content=_chunks(body), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "200000 bytes" in r.json()["detail"], r.text
+
+
+# --------------------------------------------------------------------------- item 10
+@pytest.mark.parametrize("what", ["truncated png", "truncated jpeg", "1x1 png", "mask truncated"])
+def test_damaged_or_tiny_photos_answer_422_at_upload(app_env, what):
+    tc, backend = app_env["tc"], app_env["app"].state.backend
+    files = {"photo": ("p.png", png(96, 96), "image/png")}
+    if what == "truncated png":
+        files["photo"] = ("p.png", png(96, 96)[:-400], "image/png")
+    elif what == "truncated jpeg":
+        files["photo"] = ("p.jpg", png(96, 96, "JPEG")[:-600], "image/jpeg")
+    elif what == "1x1 png":
+        files["photo"] = ("p.png", png(1, 1), "image/png")
+    else:
+        mask = io.BytesIO()
+        Image.fromarray(np.random.default_rng(1).integers(0, 19, (96, 96), dtype=np.uint8)).save(mask, "PNG")
+        files["mask"] = ("m.png", mask.getvalue()[:-300], "image/png")
+    queued = len(backend.jobs._jobs)
+    r = tc.post("/sessions", files=files, data={"preset": "fast", "align": "false"})
+    assert r.status_code == 422, r.text
+    assert len(backend.jobs._jobs) == queued  # no job was made

@@ -15,7 +15,7 @@ from PIL import Image
 from ..backend import Backend
 from ..deps import BackendDep, JobDep, LimitsDep, secured
 from ..errors import ERRORS, ApiError
-from ..images import decode_mask, image_header, png_bytes
+from ..images import decode_mask, decode_photo, png_bytes
 from ..jobs import Cancelled, JobConflict
 from ..models import Job
 
@@ -31,7 +31,7 @@ def create_session(backend: BackendDep, limits: LimitsDep,
                    name: Optional[str] = Form(None, max_length=200)):
     b = backend
     data = photo.file.read()
-    im = image_header(data, "photo", limits)
+    im = decode_photo(data, "photo", limits)
     w, h = im.size
     ids = None
     if mask is not None:
