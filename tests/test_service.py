@@ -176,7 +176,8 @@ def test_health_needs_no_token_and_everything_else_does(env, c):
     assert len(info["classes"]) == 19 and info["classes"][13]["name"] == "hair"
     assert info["presets"] == ["fast", "quality"] and info["limits"]["max_mesh_resolution"] == 512
     assert info["capabilities"]["shape_edits"] is True
-    schema = httpx.get(s.url + "/openapi.json").json()
+    assert httpx.get(s.url + "/openapi.json").status_code == 401
+    schema = c.get("/openapi.json").json()
     assert "/sessions/{sid}/render" in schema["paths"] and "/jobs/{job_id}/cancel" in schema["paths"]
 
 

@@ -105,3 +105,33 @@ def test_damaged_or_tiny_photos_answer_422_at_upload(app_env, what):
     r = tc.post("/sessions", files=files, data={"preset": "fast", "align": "false"})
     assert r.status_code == 422, r.text
     assert len(backend.jobs._jobs) == queued  # no job was made
+
+
+# --------------------------------------------------------------------------- item 11
+def test_schema_needs_the_token_and_no_docs_pages_are_served(app_env):
+    from fastapi.testclient import TestClient
+    anon = TestClient(app_env["app"], raise_server_exceptions=False)  # no `with`: the app keeps running
+    assert anon.get("/openapi.json").status_code == 401
+    for page in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        assert anon.get(page).status_code in (401, 404), page
+    assert anon.get("/health").status_code == 200
+    schema = app_env["tc"].get("/openapi.json").json()
+    assert "/sessions/{sid}/render" in schema["paths"] and "/openapi.json" not in schema["paths"]
+
+
+# --------------------------------------------------------------------------- item 16
+def test_results_get_the_umask_mode_and_only_the_token_0600(app_env, tmp_path):
+    from ide3d_backend.checkpoint import atomic_write_bytes
+    from ide3d_backend.service import auth
+    old = os.umask(0o027)
+    try:
+        info = app_env["tc"].post("/samples", json={"seed": 5}).json()
+        atomic_write_bytes(tmp_path / "export.glb", lambda tmp: open(tmp, "wb").write(b"glTF"))
+        tok_path = auth.load_or_create_token(tmp_path / "cfg" / "token")[1]
+    finally:
+        os.umask(old)
+    files = [p for p in (app_env["data"] / "sessions" / info["id"]).rglob("*") if p.is_file()]
+    assert files
+    modes = {p.name: oct(p.stat().st_mode & 0o777) for p in files + [tmp_path / "export.glb"]}
+    assert set(modes.values()) == {oct(0o640)}, modes
+    assert tok_path.stat().st_mode & 0o777 == 0o600
