@@ -135,3 +135,71 @@ def test_results_get_the_umask_mode_and_only_the_token_0600(app_env, tmp_path):
     modes = {p.name: oct(p.stat().st_mode & 0o777) for p in files + [tmp_path / "export.glb"]}
     assert set(modes.values()) == {oct(0o640)}, modes
     assert tok_path.stat().st_mode & 0o777 == 0o600
+
+
+# --------------------------------------------------------------------------- item 8
+def test_job_table_survives_a_kill_unfinished_jobs_read_interrupted(tmp_path):
+    import threading
+
+    from ide3d_backend.service.job_table import JobTable
+    from ide3d_backend.service.jobs import JobConflict, JobManager
+    db = tmp_path / "jobs.sqlite3"
+    work = tmp_path / "tmp" / "s1"
+    release = threading.Event()
+
+    def slow(job):
+        work.mkdir(parents=True)
+        job.workdir = str(work)
+        job.persist()
+        release.wait(30)
+        return {"x": 1}
+
+    first = JobManager(table=JobTable(db))
+    done = first.submit("invert", lambda job: {"session": {"id": "abc"}}, "quick")
+    for _ in range(200):
+        if first.get(done.id).state == "done":
+            break
+        threading.Event().wait(0.02)
+    running = first.submit("invert", slow, "slow")
+    queued = first.submit("invert", slow, "waiting")
+    for _ in range(200):
+        if running.state == "running" and work.exists():
+            break
+        threading.Event().wait(0.02)
+    # "kill -9": the first manager never shuts down; a new one opens the same table
+    second = JobManager(table=JobTable(db))
+    for job_id in (running.id, queued.id):
+        again = second.get(job_id)
+        assert again.state == "interrupted" and "removed" in again.message, again.snapshot(None)
+    assert not work.exists()
+    kept = second.get(done.id).snapshot(None)
+    assert kept["state"] == "done" and kept["result"] == {"session": {"id": "abc"}}
+    with pytest.raises(JobConflict):
+        second.cancel(running.id)
+    assert second.get("0123456789abcdef") is None
+    # finished jobs are forgotten after the stated time
+    assert second.table.prune(now=kept["created"] + second.table.keep_finished_s + 3600) == 3
+    assert second.get(done.id) is None
+    release.set()
+    first.shutdown()
+    second.shutdown()
+
+
+def test_restarted_app_answers_interrupted_over_http(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from ide3d_backend.api import build_generator
+    from ide3d_backend.service import Settings, create_app
+    from ide3d_backend.service.job_table import JobTable
+    from ide3d_backend.service.jobs import Job
+    table = JobTable(tmp_path / "data" / "jobs.sqlite3")
+    job = Job("invert", None, "photo")
+    job.state = "running"
+    table.save(job)
+    table.close()
+    app = create_app(Settings(data_dir=tmp_path / "data", checkpoint="build:tiny", token=TOKEN),
+                     generator=build_generator("tiny", seed=0, device="cpu"))
+    with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}) as tc:
+        r = tc.get(f"/jobs/{job.id}")
+        assert r.status_code == 200 and r.json()["state"] == "interrupted", r.text
+        assert tc.post(f"/jobs/{job.id}/cancel").status_code == 409

@@ -13,17 +13,20 @@ import copy
 import logging
 import os
 import threading
+from pathlib import Path
 
 from PIL import Image
 
 from .. import __version__
 from . import auth
+from .job_table import JobTable
 from .jobs import JobManager
 from .lru import LRU
 from .settings import Limits, Settings
 from .store import SessionStore
 
 log = logging.getLogger("ide3d.service")
+JOB_TABLE_FILE = "jobs.sqlite3"  # in the data dir
 
 
 def _load_models(settings: Settings, generator=None, encoders=None, parser=None):
@@ -80,7 +83,8 @@ class Backend:
         self.G_job = copy.deepcopy(self.G)
         self.enc_job = copy.deepcopy(self.encoders) if self.encoders is not None else None
         self.parser_job = copy.deepcopy(self.parser) if self.parser is not None else None
-        self.jobs = JobManager(str(self.G.device), self.limits.max_queued_jobs)
+        self.jobs = JobManager(str(self.G.device), self.limits.max_queued_jobs,
+                               table=JobTable(Path(settings.data_dir) / JOB_TABLE_FILE))
         self.png_cache = LRU(settings.render_cache, 128 << 20)
         self.view_cache = LRU(8)
         self.mesh_cache = LRU(4)

@@ -2,7 +2,7 @@
 GET /jobs/{job_id}, POST /jobs/{job_id}/cancel and GET /jobs/{job_id}/preview follow it.
 
 The job runs on the worker's own copies of the models (`Backend.G_job`...), writes into
-tmp/ and publishes the finished session; jobs live in memory only."""
+tmp/ and publishes the finished session; the job table (job_table.py) keeps jobs across restarts."""
 from __future__ import annotations
 
 import json
@@ -76,6 +76,8 @@ def _inversion(b: Backend, data: bytes, ids, preset: str, preset_obj, align: boo
             # the job's directory exists from the start (a marker of unfinished work that the
             # next start removes after a crash); it moves to sessions/ only when complete
             tmp.mkdir(parents=True)
+            job.workdir = str(tmp)
+            job.persist()
             (tmp / "job.json").write_text(json.dumps({"job": job.id, "name": label, "preset": preset,
                                                       "started": job.created}))
             invert_photo(b.G_job, data, tmp, mask=ids, preset=preset_obj, align=align, encoders=b.enc_job,
