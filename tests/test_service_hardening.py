@@ -203,3 +203,36 @@ def test_restarted_app_answers_interrupted_over_http(tmp_path):
         r = tc.get(f"/jobs/{job.id}")
         assert r.status_code == 200 and r.json()["state"] == "interrupted", r.text
         assert tc.post(f"/jobs/{job.id}/cancel").status_code == 409
+
+
+# --------------------------------------------------------------------------- item 6
+def test_health_answers_while_the_model_lock_is_held_and_the_pool_is_full(app_env):
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    tc, backend, sid = app_env["tc"], app_env["app"].state.backend, app_env["sid"]
+    held, release = threading.Event(), threading.Event()
+
+    def hold():
+        with backend.model_lock:
+            held.set()
+            release.wait(20)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(5)
+    try:
+        with ThreadPoolExecutor(48) as pool:  # more renders than the server's thread pool (40)
+            renders = [pool.submit(tc.get, f"/sessions/{sid}/render", params={"yaw": 0.01 * i, "size": 16})
+                       for i in range(48)]
+            time.sleep(1.0)
+            t0 = time.perf_counter()
+            r = tc.get("/health")
+            took = time.perf_counter() - t0
+            release.set()
+            assert all(f.result().status_code == 200 for f in renders)
+        assert r.status_code == 200 and took < 0.5, took
+    finally:
+        release.set()
+        holder.join()

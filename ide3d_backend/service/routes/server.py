@@ -16,7 +16,9 @@ router = APIRouter(tags=["service"])
 
 
 @router.get("/health", response_model=Health)
-def health(backend: BackendDep):
+async def health(backend: BackendDep):
+    # async: answered on the event loop, never behind the model lock or a thread pool that
+    # requests waiting for the lock have filled
     return backend.health()
 
 
