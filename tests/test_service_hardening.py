@@ -236,3 +236,42 @@ def test_health_answers_while_the_model_lock_is_held_and_the_pool_is_full(app_en
     finally:
         release.set()
         holder.join()
+
+
+def test_renders_are_served_while_a_big_mesh_is_made(app_env, monkeypatch):
+    import threading
+    import time
+
+    from ide3d_backend.session import Session
+    tc, sid = app_env["tc"], app_env["sid"]
+    started, release = threading.Event(), threading.Event()
+    original = Session.mesh
+
+    def slow_mesh(self, resolution=256, smooth=0, faces=None, level=None):
+        started.set()  # a 300³ mesh takes long; here it waits for the renders, then meshes at 64
+        release.wait(15)
+        return original(self, 64, smooth, faces, level)
+
+    monkeypatch.setattr(Session, "mesh", slow_mesh)
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(r=tc.get(f"/sessions/{sid}/mesh",
+                                                                     params={"resolution": 300})))
+    worker.start()
+    try:
+        assert started.wait(30)
+        took = []
+        for i in range(3):  # renders of the very session being meshed, and edits
+            t0 = time.perf_counter()
+            r = tc.get(f"/sessions/{sid}/render", params={"yaw": 0.3 + 0.01 * i, "size": 32})
+            took.append(time.perf_counter() - t0)
+            assert r.status_code == 200
+        assert max(took) < 5.0, took
+        assert not result, "the mesh finished early"
+    finally:
+        release.set()
+        worker.join(120)
+    monkeypatch.undo()
+    assert result["r"].status_code == 200
+    same = tc.get(f"/sessions/{sid}/mesh", params={"resolution": 64}).json()  # made under the lock
+    assert {k: result["r"].json()[k] for k in ("vertices", "faces", "colors")} == \
+        {k: same[k] for k in ("vertices", "faces", "colors")}

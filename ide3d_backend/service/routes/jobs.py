@@ -62,6 +62,7 @@ def _inversion(b: Backend, data: bytes, ids, preset: str, preset_obj, align: boo
                  "tune": (0.6, 0.95, "tuning the generator")}
 
         def callback(stage, step, total, loss, preview):
+            b.model_lock.yield_cpu()  # between two steps: renders and edits first
             if preview is not None:
                 job.preview = preview
             if stage == "encode":
