@@ -47,3 +47,22 @@ def test_the_test_client_raises_no_deprecation_warning():
     code = "import warnings; warnings.simplefilter('error'); import fastapi.testclient"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_docs_say_what_the_code_does():
+    root = TESTS.parent
+    addon_md = (root / "docs" / "addon.md").read_text()
+    readme = (root / "README.md").read_text()
+    assert "skipped until" not in addon_md  # the end-to-end add-on test runs
+    scripting = addon_md[addon_md.index("## Scripting"):]
+    assert "addon_utils.enable(" in scripting.split("```")[1]
+    assert "head.mtl" in readme
+    test_line = next(line for line in readme.splitlines() if line.startswith("make test"))
+    assert "measured" in test_line or "measured" in readme[readme.index(test_line):][:600]
+    sys.path.insert(0, str(root / "tools"))
+    try:
+        import addon_doc_images
+    finally:
+        sys.path.pop(0)
+    out = Path(addon_doc_images.build_parser().parse_args(["--session", "out/demo/session"]).out)
+    assert (root / "docs") not in out.resolve().parents  # tracked pictures change only with --out

@@ -215,8 +215,8 @@ class JobManager:
         for job in queued:
             self._end(job, "interrupted", None, None)
         self._thread.join(timeout)
-        if self.table is not None and not self._thread.is_alive():
-            self.table.close()
+        # the table stays open: every write is committed at once, and an app whose lifespan
+        # ends (tests run several) still answers GET /jobs from it
 
     # --- worker ------------------------------------------------------------------------------
     def _prune(self):
