@@ -27,6 +27,8 @@ from .client import BackendError, Client
 
 PID_FILE = "backend.pid"
 LOG_FILE = "backend.log"
+# What a Python without the backend package prints for `-m ide3d_backend.cli`.
+MISSING_PACKAGE = "No module named 'ide3d_backend'"
 
 
 class BackendStartError(BackendError):
@@ -216,11 +218,26 @@ def ensure_backend(python: str, port: int = 8765, data_dir: str | os.PathLike | 
         tail = _log_tail(log_path)
         if code is None:
             _terminate(proc.pid, proc=proc)
-            _process = None
+        _process = None
+        _forget_pid_file(data_dir, proc.pid)  # no stale pid file after a failed start
+        if code is None:
             raise BackendStartError(f"the backend did not answer {url}/health within {timeout:.0f} s; "
                                     f"log {log_path}:\n{tail}")
-        _process = None
+        if MISSING_PACKAGE in tail:
+            raise BackendStartError(f"the backend Python {cmd[0]} has no ide3d package: set Backend Python in the "
+                                    "add-on preferences to the environment where ide3d is installed (for example "
+                                    f"<checkout>/.venv/bin/python); log {log_path}")
         raise BackendStartError(f"the backend exited with code {code}; log {log_path}:\n{tail}")
+
+
+def _forget_pid_file(data_dir: Path, pid: int) -> None:
+    """Remove the pid file when it names `pid` (a process that is gone)."""
+    info = _read_pid_file(data_dir)
+    if info and info.get("pid") == pid:
+        try:
+            (data_dir / PID_FILE).unlink()
+        except OSError:
+            pass
 
 
 def _wait_health(url: str, proc: subprocess.Popen, timeout: float) -> dict | None:
@@ -251,10 +268,6 @@ def stop_backend(timeout: float = 10.0) -> bool:
         if proc is None or proc.poll() is not None:
             return False
         _terminate(proc.pid, timeout=timeout, proc=proc)
-        info = _read_pid_file(Path(_process_data_dir)) if _process_data_dir else None
-        if info and info.get("pid") == proc.pid:
-            try:
-                (Path(_process_data_dir) / PID_FILE).unlink()
-            except OSError:
-                pass
+        if _process_data_dir:
+            _forget_pid_file(Path(_process_data_dir), proc.pid)
         return True

@@ -265,7 +265,7 @@ class Client:
             state = job.get("state")
             if state == "done":
                 return job
-            if state == "failed":
+            if state in ("failed", "interrupted"):  # interrupted: the backend restarted under it
                 raise JobFailed(job.get("error") or job.get("message") or "the job failed", job)
             if state == "cancelled":
                 raise JobCancelled("cancelled", job)

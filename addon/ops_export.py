@@ -5,7 +5,6 @@ Stable id for scripting: ``ide3d.export_avatar`` (also in File > Export).
 from __future__ import annotations
 
 import os
-import zipfile
 from pathlib import Path
 
 import bpy
@@ -14,6 +13,7 @@ from bpy.types import Operator
 from bpy_extras.io_utils import ExportHelper
 
 from . import mesh_io
+from .backend_files import write_backend_export
 from .ops_tasks import TaskOperator, active_head, mesh_query, selected_heads
 from .preferences import get_client
 
@@ -54,25 +54,13 @@ def export_with_blender(context, objects, filepath: str, fmt: str) -> str:
     return filepath
 
 
-def write_backend_export(data: bytes, target: Path, fmt: str) -> Path:
-    """Write a file downloaded from the backend; an OBJ that came zipped (with .mtl) is also unpacked."""
-    if fmt == "obj" and data[:2] == b"PK":
-        target = target.with_suffix(".zip")
-        target.write_bytes(data)
-        with zipfile.ZipFile(target) as zf:
-            zf.extractall(target.parent)
-    else:
-        target.write_bytes(data)
-    return target
-
-
 class IDE3D_OT_export_avatar(TaskOperator, Operator, ExportHelper):
     bl_idname = "ide3d.export_avatar"
     bl_label = "Export Avatar"
     bl_description = "Export the selected head(s) as GLB or OBJ"
 
     filename_ext = ".glb"
-    filter_glob: StringProperty(default="*.glb;*.obj;*.zip", options={"HIDDEN"})
+    filter_glob: StringProperty(default="*.glb;*.obj", options={"HIDDEN"})
     filepath: StringProperty(name="File", subtype="FILE_PATH")
     format: EnumProperty(name="Format", items=[("GLB", "GLB", ""), ("OBJ", "OBJ", "")], default="GLB")
     source: EnumProperty(name="Using", items=[("BLENDER", "Blender exporters", ""),

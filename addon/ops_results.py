@@ -61,7 +61,7 @@ def load_png_image(name: str, png: bytes, colorspace: str = "sRGB", owner: dict 
             os.unlink(path)
         except OSError:
             pass
-    new.filepath = ""
+    new.filepath_raw = ""  # not `filepath`: setting it reloads from the deleted file ("Unable to pack file")
     try:
         new.colorspace_settings.name = colorspace
     except TypeError:

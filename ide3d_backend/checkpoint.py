@@ -36,14 +36,32 @@ def select_device(preference: str | None = None) -> torch.device:
     return torch.device(pref)
 
 
-def atomic_write_bytes(path: str | os.PathLike, write) -> None:
-    """Call write(tmp_path) then move the result onto `path` atomically."""
+def _umask() -> int:
+    """The process umask (read without changing it where /proc allows)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: str | os.PathLike, write, mode: int | None = None) -> None:
+    """Call write(tmp_path) then move the result onto `path` atomically. The file gets `mode`,
+    by default the one the umask gives a new file (mkstemp's own 0600 is for secrets)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
+        mode = (0o666 & ~_umask()) if mode is None else mode
+        os.chmod(tmp, mode)
         write(tmp)
+        os.chmod(tmp, mode)  # again: some writers (safetensors) make a new file
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

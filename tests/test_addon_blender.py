@@ -14,11 +14,10 @@ functions below and writes their facts as JSON; the pytest functions assert on t
 * the operators in background mode against the in-test fake API of
   tests/test_addon_client.py (protocol level: import, style, mask paint/apply, preview,
   undo, backend export, error reports), then save and reopen the .blend;
-* end to end with the real ``ide3d serve`` once ``ide3d_backend.service`` exists.
+* end to end with the real ``ide3d serve``.
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import socket
@@ -346,6 +345,37 @@ def check_operators_fake_backend(ctx) -> dict:
     return facts
 
 
+def check_packed_image(ctx) -> dict:
+    """A PNG loaded by the add-on (previews, masks) is packed without Blender's error report."""
+    import importlib
+    import tempfile
+
+    import bpy
+
+    ops_results = importlib.import_module(f"{ADDON_MODULE}.ops_results")
+    png = importlib.import_module(f"{ADDON_MODULE}.pngio").encode_png(2, 2, bytes([255, 0, 0] * 4))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            img = ops_results.load_png_image("IDE3D Pack Check", png)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+        log.seek(0)
+        printed = log.read().decode("utf-8", "replace")
+    facts = {"printed": printed, "packed": bool(img.packed_file), "size": list(img.size)}
+    bpy.data.images.remove(img)
+    return facts
+
+
 def check_unregister(ctx) -> dict:
     import addon_utils
     import bpy
@@ -468,7 +498,7 @@ def built_zip(tmp_path_factory):
 @pytest.fixture(scope="module")
 def results(built_zip, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bpy_child")
-    return run_checks(["register", "mesh", "export", "render", "operators_fake_backend", "unregister"],
+    return run_checks(["register", "mesh", "export", "render", "operators_fake_backend", "packed_image", "unregister"],
                       tmp, built_zip)
 
 
@@ -607,6 +637,12 @@ def test_operators_against_fake_backend(results):
     assert f["reopened"] == {"session": "s1", "url": f["object"]["url"], "semantic": True, "mask_image": True}
 
 
+def test_loaded_images_are_packed_without_an_error(results):
+    f = facts(results, "packed_image")
+    assert f["packed"] and f["size"] == [2, 2]
+    assert "Unable to pack" not in f["printed"] and "ERROR" not in f["printed"], f["printed"]
+
+
 def test_unregister_removes_everything(results):
     f = facts(results, "unregister")
     assert f["operator_gone"] and f["panel_gone"] and f["scene_prop_gone"]
@@ -615,17 +651,7 @@ def test_unregister_removes_everything(results):
 # --------------------------------------------------------------------------- end to end
 
 
-def _service_available() -> bool:
-    try:
-        return importlib.util.find_spec("ide3d_backend.service") is not None
-    except (ImportError, ValueError):
-        return False
-
-
 @pytest.mark.slow
-@pytest.mark.skipif(not _service_available(),
-                    reason="`ide3d serve` does not exist yet (ide3d_backend/service is not importable); "
-                           "this test runs once the HTTP service lands")
 def test_end_to_end_real_backend(built_zip, tmp_path):
     import numpy as np
     from PIL import Image

@@ -555,3 +555,37 @@ def test_addon_modules_import_without_bpy():
             "print(sorted(bad)); sys.exit(1 if bad else 0)") % str(ROOT)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_backend_python_without_the_package_says_what_to_set(tmp_path):
+    """A Python lacking ide3d_backend (Blender's own): a hint to set Backend Python, no stale pid file."""
+    python = tmp_path / "python_without_site"   # like Blender's Python: no site-packages, no ide3d
+    python.write_text(f"#!/bin/sh\nexec {sys.executable} -S \"$@\"\n")
+    python.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    with pytest.raises(backend_process.BackendStartError) as err:
+        backend_process.ensure_backend(str(python), free_port(), tmp_path / "data", timeout=30, env=env)
+    assert "set Backend Python in the add-on preferences" in str(err.value), str(err.value)
+    assert not (tmp_path / "data" / backend_process.PID_FILE).exists()
+
+
+def test_backend_obj_export_is_written_under_the_name_the_user_gave(tmp_path):
+    """The backend's OBJ zip (named after the session) becomes the user's file + .mtl + texture beside it."""
+    import io
+    import zipfile
+
+    from addon import backend_files
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("astronaut.obj", "# ide3d\nmtllib astronaut.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nusemtl head\nf 1 2 3\n")
+        zf.writestr("astronaut.mtl", "newmtl head\nmap_Kd astronaut_albedo.png\n")
+        zf.writestr("astronaut_albedo.png", PNG)
+    out = backend_files.write_backend_export(buf.getvalue(), tmp_path / "head_backend.obj", "obj")
+    assert out == tmp_path / "head_backend.obj"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["astronaut_albedo.png", "head_backend.mtl",
+                                                          "head_backend.obj"]
+    obj = out.read_text()
+    assert "mtllib head_backend.mtl\n" in obj and "f 1 2 3" in obj
+    assert (tmp_path / "head_backend.mtl").read_text().startswith("newmtl head")
+    glb = backend_files.write_backend_export(b"glTF....", tmp_path / "h.glb", "glb")
+    assert glb.read_bytes() == b"glTF...."

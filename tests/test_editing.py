@@ -80,7 +80,7 @@ def test_region_edit_from_session_and_errors(sess, G, tmp_path):
         E.edit_region(sess, "antenna", seed=1)
 
 
-encoding = pytest.importorskip("ide3d_backend.encoding")
+from ide3d_backend import encoding  # noqa: E402
 
 
 def test_mask_edit_and_drawing_with_untrained_editor(sess, G, tmp_path):

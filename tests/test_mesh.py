@@ -166,10 +166,7 @@ def test_generator_mesh(torch_threads):
 
 
 def test_synthheads_labels_match_ground_truth():
-    try:
-        from ide3d_backend.synthheads import ground_truth_mesh, sample_head
-    except (ImportError, AttributeError) as exc:
-        pytest.skip(f"SynthHeads (ide3d_backend.synthheads) is not importable yet: {exc}")
+    from ide3d_backend.synthheads import ground_truth_mesh, sample_head
     head = sample_head(3)
 
     def label_fn(xyz):

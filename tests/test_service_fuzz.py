@@ -70,7 +70,7 @@ def _schemathesis():
 def test_fuzz_with_schemathesis(app_and_session):
     import schemathesis
     app, tc, sid = app_and_session
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers={"Authorization": f"Bearer {TOKEN}"})
     failures = []
     ops = [r.ok() for r in schema.get_all_operations()]
     assert len(ops) >= 18

@@ -4,7 +4,11 @@
 A SynthHeads ground-truth head (labelled, coloured) goes through the add-on's own
 compact-mesh path (mesh_io: attributes, vertex groups, vertex-colour material) and
 is rendered with Cycles on the CPU (render_local) from three yaws.
-Usage: python tools/addon_doc_images.py [--out docs/images] [--size 256] [--seed 3]
+Usage: python tools/addon_doc_images.py [--out DIR] [--size 256] [--seed 3] [--session DIR --name PREFIX]
+
+The images go to out/addon_images/ unless --out says otherwise: the tracked pictures of the
+README and docs/addon.md change only on purpose, with `--out docs/images` (SynthHeads head:
+default name addon_head; `make demo` session: `--session out/demo/session --name addon_demo`).
 """
 from __future__ import annotations
 
@@ -50,16 +54,21 @@ def session_payload(session_dir: str, resolution: int, colour: str):
     return mesh_io.encode_compact(hm.vertices, hm.faces, col, hm.labels)
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out", default=str(ROOT / "docs" / "images"))
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description="render the add-on's documentation images headless")
+    ap.add_argument("--out", default=str(ROOT / "out" / "addon_images"),
+                    help="output folder (default out/addon_images; docs/images holds the tracked pictures)")
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--resolution", type=int, default=128)
     ap.add_argument("--session", default=None, help="render this backend session's head instead of a SynthHeads one")
     ap.add_argument("--name", default="addon_head", help="file name prefix")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
 
     import bpy
     import numpy as np

@@ -10,6 +10,8 @@ benchmarks, SynthHeads).
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
@@ -17,13 +19,30 @@ import torch
 
 DensityFn = Callable[[torch.Tensor], torch.Tensor]
 DEFAULT_BATCH = 1 << 18
+_chunks = threading.local()  # this thread's hook between batches (`between_batches`)
+
+
+@contextmanager
+def between_batches(hook: Callable[[], object], max_batch: int | None = None):
+    """In this thread, call `hook()` before every batch `evaluate_points` runs (and cap the
+    batch at `max_batch`): long work (a service's big mesh) gives way to other requests there."""
+    old = getattr(_chunks, "hook", None), getattr(_chunks, "max_batch", None)
+    _chunks.hook, _chunks.max_batch = hook, max_batch
+    try:
+        yield
+    finally:
+        _chunks.hook, _chunks.max_batch = old
 
 
 def evaluate_points(fn: Callable, pts: np.ndarray, batch: int = DEFAULT_BATCH) -> np.ndarray:
     """fn at the (N, 3) points, `batch` at a time, without gradients -> float32 (N, ...)."""
     out = None
+    hook, cap = getattr(_chunks, "hook", None), getattr(_chunks, "max_batch", None)
+    batch = min(batch, cap) if cap else batch
     with torch.no_grad():
         for s in range(0, len(pts), batch):
+            if hook is not None:
+                hook()
             x = torch.from_numpy(np.ascontiguousarray(pts[s:s + batch], dtype=np.float32))
             part = torch.as_tensor(fn(x)).float().cpu().numpy()
             if out is None:  # the output's trailing shape is known after the first batch

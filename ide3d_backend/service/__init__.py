@@ -2,9 +2,12 @@
 
     settings.py      Settings + Limits (what the server is allowed to do)
     auth.py          bearer token (created on first start, mode 0600, constant-time compare)
-    models.py        pydantic request/response models (the OpenAPI schema at /openapi.json)
+    models.py        pydantic request/response models (the OpenAPI schema at /openapi.json, with the token)
     store.py         sessions in the data dir (list/get/delete, crash-safe publish)
     jobs.py          one worker thread per device running long jobs (inversion) one at a time
+    job_table.py     the jobs in SQLite in the data dir (interrupted after a restart, kept 7 days)
+    model_lock.py    the model lock; long work gives way to renders and edits between chunks
+    long_work.py     the worker of meshes above 256³ (own generator copy, private session)
     backend.py       `Backend`: the loaded models, the model lock, store, jobs and caches
     lru.py           the small thread-safe LRU of the render/view/mesh caches
     upload_limit.py  ASGI middleware: 413 for request bodies over the limit

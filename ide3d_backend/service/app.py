@@ -30,7 +30,9 @@ def create_app(settings: Settings | None = None, *, generator=None, encoders=Non
     """The service. Loads the model (settings.checkpoint, or `generator`) before returning."""
     settings = settings or Settings()
     backend = Backend(settings, generator, encoders, parser, token)
+    # The schema is a secured route of server.py; no /docs or /redoc pages (see docs/service.md).
     app = FastAPI(title="IDE-3D backend", version=__version__, lifespan=_lifespan,
+                  openapi_url=None, docs_url=None, redoc_url=None,
                   description="Local HTTP backend of the IDE-3D Blender add-on (docs/api.md). "
                               "Every route but /health needs `Authorization: Bearer <token>`.")
     app.state.backend = backend

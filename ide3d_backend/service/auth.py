@@ -36,8 +36,8 @@ def load_or_create_token(path: str | os.PathLike | None = None) -> tuple[str, Pa
         except OSError:
             pass
     token = secrets.token_urlsafe(32)
-    # mkstemp creates the temporary file with mode 0600, and the rename keeps it.
-    atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(token + "\n", encoding="utf-8"))
+    # mode 0600 from the start (before the token is written), and the rename keeps it.
+    atomic_write_bytes(path, lambda tmp: Path(tmp).write_text(token + "\n", encoding="utf-8"), mode=0o600)
     return token, path, True
 
 

@@ -3,26 +3,32 @@ the settings or given), the model lock, the session store, the job worker with i
 copies of the models, and the render/view/mesh caches.
 
 Threads: request handlers run in the server's thread pool; every operation on the shared
-generator (renders, meshes, edits, samples, session opening) holds `model_lock`. The
-inversion job worker runs on its own copy of the generator and encoders, so a long
-inversion never blocks renders and edits of other sessions.
+generator (renders, meshes, edits, samples, session opening) holds `model_lock`. Long work
+runs in workers on their own model copies and never holds it: the inversion job worker
+(its own generator and encoders) and the long-work worker (meshes above 256³, long_work.py).
+Both pause between chunks while interactive requests are busy (model_lock.py), so renders
+and edits are served between chunks.
 """
 from __future__ import annotations
 
 import copy
 import logging
-import threading
+from pathlib import Path
 
 from PIL import Image
 
 from .. import __version__
 from . import auth
+from .job_table import JobTable
 from .jobs import JobManager
+from .long_work import LongWork
+from .model_lock import ModelLock
 from .lru import LRU
 from .settings import Limits, Settings
 from .store import SessionStore
 
 log = logging.getLogger("ide3d.service")
+JOB_TABLE_FILE = "jobs.sqlite3"  # in the data dir
 
 
 def _load_models(settings: Settings, generator=None, encoders=None, parser=None):
@@ -53,19 +59,22 @@ class Backend:
         Image.MAX_IMAGE_PIXELS = int(self.limits.max_pixels)
         self.G, self.base_source, self.encoders, self.parser = _load_models(settings, generator, encoders, parser)
         self.resolution = int(self.G.cfg.superres.output_resolution)
-        self.model_lock = threading.RLock()
+        self.model_lock = ModelLock()
         self.store = SessionStore(settings.data_dir, self.G, settings.session_cache)
         # The worker's own copies: inversion never shares modules with request threads.
         self.G_job = copy.deepcopy(self.G)
         self.enc_job = copy.deepcopy(self.encoders) if self.encoders is not None else None
         self.parser_job = copy.deepcopy(self.parser) if self.parser is not None else None
-        self.jobs = JobManager(str(self.G.device), self.limits.max_queued_jobs)
+        self.jobs = JobManager(str(self.G.device), self.limits.max_queued_jobs,
+                               table=JobTable(Path(settings.data_dir) / JOB_TABLE_FILE))
         self.png_cache = LRU(settings.render_cache, 128 << 20)
         self.view_cache = LRU(8)
         self.mesh_cache = LRU(4)
+        self.long_work = LongWork(self)
 
     def close(self):
         self.jobs.shutdown()
+        self.long_work.shutdown()
         self.store.close()
 
     # --- helpers -------------------------------------------------------------------------

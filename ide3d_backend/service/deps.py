@@ -15,7 +15,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from . import auth
 from .backend import Backend
-from .errors import ApiError, guarded
+from .errors import ApiError, guarded, short_id
+from .job_table import KEEP_FINISHED_S
 from .jobs import Job
 from .settings import Limits
 
@@ -55,8 +56,8 @@ async def lookup_job(job_id: str, backend: BackendDep) -> Job:
     """The job of the path, else 404."""
     job = backend.jobs.get(job_id)
     if job is None:
-        raise ApiError(404, f"job {job_id} does not exist (jobs are kept in memory: a restarted server "
-                            "forgets them; finished sessions stay listed at GET /sessions)")
+        raise ApiError(404, f"job {short_id(job_id)} does not exist (finished jobs are kept "
+                            f"{KEEP_FINISHED_S // 86400} days; finished sessions stay listed at GET /sessions)")
     return job
 
 

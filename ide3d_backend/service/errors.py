@@ -29,6 +29,12 @@ ERRORS = {401: {"model": Problem, "description": "missing or wrong token"},
           507: {"model": Problem, "description": "the data dir's disk is full"}}
 
 
+def short_id(value: str, limit: int = 64) -> str:
+    """An id from a request, for an error message: at most `limit` characters, quoted."""
+    value = str(value)
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
 class ApiError(Exception):
     def __init__(self, status: int, detail: str):
         super().__init__(detail)
@@ -87,8 +93,10 @@ async def disk_error(request: Request, exc: OSError):
 
 
 async def internal_error(request: Request, exc: Exception):
+    """500 naming only the exception's type: its text and traceback (source paths, the
+    server's files) go to the server log, never to the client."""
     log.error("%s %s failed:\n%s", request.method, request.url.path, traceback.format_exc())
-    return JSONResponse({"detail": f"internal error ({type(exc).__name__}: {exc}); see the server log"},
+    return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the server log"},
                         status_code=500)
 
 

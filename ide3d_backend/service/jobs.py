@@ -5,6 +5,10 @@ inversion does every step) and publishes its result inside `with job.finishing()
 is atomic with respect to `cancel`: a job cancelled before that point never publishes
 (the worker discards its temporary output), one cancelled after it is already done (409).
 Cancelling a running job answers `cancelled` at once; the worker stops at its next step.
+
+With a `JobTable` (job_table.py, SQLite in the data dir) every change of state is also
+written there, so a job outlives the process: after a restart one that was unfinished reads
+`interrupted`, a finished one keeps its result for the table's retention time.
 """
 from __future__ import annotations
 
@@ -18,9 +22,11 @@ from collections import OrderedDict, deque
 from contextlib import contextmanager
 from typing import Callable
 
+from .job_table import PROGRESS_EVERY_S, JobTable
+
 log = logging.getLogger("ide3d.service")
 
-FINISHED = ("done", "failed", "cancelled")
+FINISHED = ("done", "failed", "cancelled", "interrupted")
 
 
 class Cancelled(Exception):
@@ -47,8 +53,27 @@ class Job:
         self.finished_at: float | None = None
         self.cancel = threading.Event()
         self.preview = None  # latest preview image (H, W, 3) uint8
+        self.workdir: str | None = None  # where the job writes (removed when it is interrupted)
         self._lock = threading.RLock()
         self._committed = False
+        self._on_change: Callable[["Job"], None] | None = None  # the job table's writer
+        self._saved_at = 0.0
+
+    @classmethod
+    def from_record(cls, rec: dict) -> "Job":
+        """A job of an earlier run of the server, as the job table kept it (finished)."""
+        job = cls(rec["kind"], None, rec["label"] or "")
+        for key in ("id", "state", "progress", "stage", "message", "result", "error", "created", "finished_at",
+                    "workdir"):
+            setattr(job, key, rec[key])
+        return job
+
+    def persist(self, throttle: float = 0.0) -> None:
+        """Write the job to the table (at most every `throttle` seconds)."""
+        if self._on_change is None or (throttle and time.monotonic() - self._saved_at < throttle):
+            return
+        self._saved_at = time.monotonic()
+        self._on_change(self)
 
     def report(self, progress: float | None = None, stage: str | None = None, message: str | None = None):
         with self._lock:
@@ -60,6 +85,7 @@ class Job:
                 self.stage = stage
             if message is not None:
                 self.message = message
+        self.persist(throttle=PROGRESS_EVERY_S)
 
     def check(self):
         if self.cancel.is_set():
@@ -100,10 +126,13 @@ def describe_exception(exc: BaseException) -> str:
 class JobManager:
     """A FIFO of jobs and one worker thread (the device's)."""
 
-    def __init__(self, device: str = "cpu", max_queued: int = 16, keep_finished: int = 256):
+    def __init__(self, device: str = "cpu", max_queued: int = 16, keep_finished: int = 256,
+                 table: JobTable | None = None):
         self.device = device
         self.max_queued = max_queued
-        self.keep_finished = keep_finished
+        self.keep_finished = keep_finished  # in memory; the table keeps them for its retention time
+        self.table = table
+        self._stopping = False
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._queue: deque[Job] = deque()
         self._cv = threading.Condition()
@@ -115,6 +144,8 @@ class JobManager:
     # --- API -----------------------------------------------------------------------------
     def submit(self, kind: str, fn: Callable[[Job], dict], label: str = "") -> Job:
         job = Job(kind, fn, label)
+        if self.table is not None:
+            job._on_change = self.table.save
         with self._cv:
             if len(self._queue) >= self.max_queued:
                 raise JobConflict(f"{len(self._queue)} jobs are already queued; wait for some to finish or "
@@ -123,11 +154,17 @@ class JobManager:
             self._queue.append(job)
             self._prune()
             self._cv.notify_all()
+        job.persist()
         return job
 
     def get(self, job_id: str) -> Job | None:
+        """The job (this run's, else the table's record of an earlier run's), or None."""
         with self._cv:
-            return self._jobs.get(job_id)
+            job = self._jobs.get(job_id)
+        if job is None and self.table is not None:
+            rec = self.table.load(job_id)
+            job = Job.from_record(rec) if rec is not None else None
+        return job
 
     def position(self, job: Job) -> int | None:
         with self._cv:
@@ -143,6 +180,9 @@ class JobManager:
         with self._cv:
             job = self._jobs.get(job_id)
             if job is None:
+                old = self.get(job_id)  # an earlier run's: finished by now
+                if old is not None:
+                    raise JobConflict(f"job {job_id} already ended ({old.state}); nothing to cancel")
                 return None
             with job._lock:
                 if job.state == "cancelled":
@@ -162,15 +202,23 @@ class JobManager:
                 job.state = "cancelled"
                 job.stage = "cancelled"
                 job.finished_at = time.time()
-            return job
+        job.persist()
+        return job
 
     def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop the worker; queued and running jobs end `interrupted` (as after a crash)."""
         with self._cv:
-            self._stop = True
-            for job in list(self._queue) + ([self.running] if self.running else []):
+            self._stop = self._stopping = True
+            queued = list(self._queue)
+            self._queue.clear()
+            for job in queued + ([self.running] if self.running else []):
                 job.cancel.set()
             self._cv.notify_all()
+        for job in queued:
+            self._end(job, "interrupted", None, None)
         self._thread.join(timeout)
+        # the table stays open: every write is committed at once, and an app whose lifespan
+        # ends (tests run several) still answers GET /jobs from it
 
     # --- worker ------------------------------------------------------------------------------
     def _prune(self):
@@ -191,6 +239,7 @@ class JobManager:
                         continue
                     job.state, job.stage, job.message = "running", "starting", "started"
                 self.running = job
+            job.persist()
             try:
                 result = job.fn(job)
             except Cancelled:
@@ -208,6 +257,9 @@ class JobManager:
                     self.running = None
 
     def _end(self, job: Job, state: str, result: dict | None, error: str | None):
+        from .job_table import INTERRUPTED_MESSAGE
+        if state == "cancelled" and self._stopping:
+            state = "interrupted"  # stopped by the server's shutdown, not by a user
         with job._lock:
             job.fn = None  # drop the closure (photo bytes)
             if job.state == "cancelled" and not job._committed:
@@ -218,5 +270,9 @@ class JobManager:
                 job.progress, job.stage, job.message = 1.0, "done", "finished"
             elif state == "failed":
                 job.stage, job.message = "failed", error or "failed"
+            elif state == "interrupted":
+                job.stage, job.message = "interrupted", INTERRUPTED_MESSAGE
+                job.error = INTERRUPTED_MESSAGE
             else:
                 job.stage, job.message = "cancelled", "cancelled"
+        job.persist()

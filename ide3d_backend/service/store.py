@@ -23,7 +23,7 @@ from pathlib import Path
 
 from ..session import Session, SessionError, SessionRecord, model_fingerprint
 
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\Z")  # \Z: `$` would accept a trailing newline
 
 
 class SessionNotFound(LookupError):
@@ -117,7 +117,7 @@ class SessionStore:
 
     def path(self, sid: str) -> Path:
         if not self.valid_id(sid):
-            raise SessionNotFound(f"session {sid!r} does not exist (ids are letters, digits, '-' and '_')")
+            raise SessionNotFound(f"session {str(sid)[:64]!r} does not exist (ids are letters, digits, '-' and '_')")
         return self.sessions_dir / sid
 
     def tmp_path(self, sid: str) -> Path:

@@ -1,5 +1,8 @@
 """ASGI middleware that answers 413 for request bodies over the upload limit, before the
-app reads them: at once from Content-Length, else as soon as the streamed body passes it."""
+app reads them: at once from Content-Length, else as soon as the streamed (chunked) body
+passes it. The app parses bodies itself and would turn the interruption into its own 400
+("error parsing the body"), so once the limit is passed whatever the app answers is
+replaced by the 413."""
 from __future__ import annotations
 
 from fastapi.responses import JSONResponse
@@ -16,7 +19,9 @@ class UploadLimitMiddleware:
         self.app, self.max_bytes = app, int(max_bytes)
 
     def _message(self) -> str:
-        return (f"the upload is larger than {self.max_bytes / 1048576:.0f} MB; send a smaller photo "
+        mb = self.max_bytes / 1048576
+        size = f"{mb:.0f} MB" if mb >= 10 else f"{mb:.2g} MB"
+        return (f"the upload is larger than the limit of {size} ({self.max_bytes} bytes); send a smaller photo "
                 "(a portrait needs no more than a few megapixels)")
 
     async def _reject(self, send):
@@ -37,25 +42,33 @@ class UploadLimitMiddleware:
                 except ValueError:
                     pass
         seen = 0
-        started = False
+        over = False      # the body passed the limit
+        answered = False  # a response has started (ours or the app's)
 
         async def counting_receive():
-            nonlocal seen
+            nonlocal seen, over
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
+                    over = not answered  # an answer already under way is left alone
                     raise BodyTooLarge()
             return message
 
-        async def tracking_send(message):
-            nonlocal started
+        async def guarded_send(message):
+            nonlocal answered
+            if over:  # the app's answer to an interrupted body (400 or 500): ours instead
+                if message["type"] == "http.response.start" and not answered:
+                    answered = True
+                    await self._reject(send)
+                return
             if message["type"] == "http.response.start":
-                started = True
+                answered = True
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, guarded_send)
         except BodyTooLarge:
-            if not started:
-                await self._reject(send)
+            pass
+        if over and not answered:
+            await self._reject(send)

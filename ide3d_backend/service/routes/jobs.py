@@ -2,7 +2,7 @@
 GET /jobs/{job_id}, POST /jobs/{job_id}/cancel and GET /jobs/{job_id}/preview follow it.
 
 The job runs on the worker's own copies of the models (`Backend.G_job`...), writes into
-tmp/ and publishes the finished session; jobs live in memory only."""
+tmp/ and publishes the finished session; the job table (job_table.py) keeps jobs across restarts."""
 from __future__ import annotations
 
 import json
@@ -15,7 +15,7 @@ from PIL import Image
 from ..backend import Backend
 from ..deps import BackendDep, JobDep, LimitsDep, secured
 from ..errors import ERRORS, ApiError
-from ..images import decode_mask, image_header, png_bytes
+from ..images import decode_mask, decode_photo, png_bytes
 from ..jobs import Cancelled, JobConflict
 from ..models import Job
 
@@ -31,7 +31,7 @@ def create_session(backend: BackendDep, limits: LimitsDep,
                    name: Optional[str] = Form(None, max_length=200)):
     b = backend
     data = photo.file.read()
-    im = image_header(data, "photo", limits)
+    im = decode_photo(data, "photo", limits)
     w, h = im.size
     ids = None
     if mask is not None:
@@ -68,6 +68,7 @@ def _inversion(b: Backend, data: bytes, ids, preset: str, preset_obj, align: boo
                  "tune": (0.6, 0.95, "tuning the generator")}
 
         def callback(stage, step, total, loss, preview):
+            b.model_lock.yield_cpu()  # between two steps: renders and edits first
             if preview is not None:
                 job.preview = preview
             if stage == "encode":
@@ -82,6 +83,8 @@ def _inversion(b: Backend, data: bytes, ids, preset: str, preset_obj, align: boo
             # the job's directory exists from the start (a marker of unfinished work that the
             # next start removes after a crash); it moves to sessions/ only when complete
             tmp.mkdir(parents=True)
+            job.workdir = str(tmp)
+            job.persist()
             (tmp / "job.json").write_text(json.dumps({"job": job.id, "name": label, "preset": preset,
                                                       "started": job.created}))
             invert_photo(b.G_job, data, tmp, mask=ids, preset=preset_obj, align=align, encoders=b.enc_job,

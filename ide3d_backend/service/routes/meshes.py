@@ -13,6 +13,7 @@ import numpy as np
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
+from .. import long_work
 from ..backend import Backend
 from ..deps import BackendDep, SessionAccess, SessionDep, secured
 from ..errors import ERRORS, guarded
@@ -34,14 +35,19 @@ def _filename(name: str, ext: str) -> str:
 
 
 def head_mesh(b: Backend, session: SessionAccess, resolution: int, smooth: int, faces: int | None):
-    """(session, mesh) under the model lock, the mesh from the cache when it holds it."""
+    """(session, mesh) under the model lock, the mesh from the cache when it holds it; a mesh
+    above LONG_MESH_RESOLUTION is made by the long-work worker, outside the lock."""
     with session.locked() as s:
         key = (session.sid, s.version, resolution, smooth, faces)
         m = b.mesh_cache.get(key)
-        if m is None:
+        if m is None and resolution <= long_work.LONG_MESH_RESOLUTION:
             m = guarded(s.mesh, resolution, smooth, faces)
             b.mesh_cache.put(key, m)
-        return s, m
+        if m is not None:
+            return s, m
+    version, m = b.long_work.mesh(s.path, resolution, smooth, faces)
+    b.mesh_cache.put((session.sid, version, resolution, smooth, faces), m)
+    return s, m
 
 
 def mesh_file(s, m, fmt: str):

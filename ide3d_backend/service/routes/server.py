@@ -1,8 +1,9 @@
-"""The server itself: GET /health (open, for the add-on's "is it up" check) and GET /info
-(classes, regions, presets, limits and what the loaded models can do)."""
+"""The server itself: GET /health (open, for the add-on's "is it up" check), GET /info
+(classes, regions, presets, limits and what the loaded models can do) and GET /openapi.json
+(the schema, behind the token like every route but /health)."""
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from ... import semantics
 from ..deps import BackendDep, secured
@@ -15,7 +16,9 @@ router = APIRouter(tags=["service"])
 
 
 @router.get("/health", response_model=Health)
-def health(backend: BackendDep):
+async def health(backend: BackendDep):
+    # async: answered on the event loop, never behind the model lock or a thread pool that
+    # requests waiting for the lock have filled
     return backend.health()
 
 
@@ -28,3 +31,8 @@ def info(backend: BackendDep):
             "presets": list(PRESET_NAMES), "limits": backend.limits.as_dict(),
             "capabilities": {"shape_edits": backend.encoders is not None, "encoders": backend.encoders is not None,
                              "face_parser": backend.parser is not None}}
+
+
+@router.get("/openapi.json", include_in_schema=False, dependencies=secured)
+def openapi_schema(request: Request):
+    return request.app.openapi()
