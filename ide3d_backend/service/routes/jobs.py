@@ -44,7 +44,7 @@ def create_session(backend: BackendDep, limits: LimitsDep,
     if align:  # a photo without a usable face fails now, not inside the job
         from ... import preprocess
         try:
-            preprocess.detect_face(preprocess.load_image(data))
+            preprocess.detect_face(preprocess.load_image(im))  # the photo decoded above
         except preprocess.PreprocessError as exc:
             raise ApiError(422, getattr(exc, "api_detail", str(exc))) from None
     preset_obj = b.preset(preset)
