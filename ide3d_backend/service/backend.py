@@ -17,6 +17,7 @@ import threading
 from PIL import Image
 
 from .. import __version__
+from ..texturing import SessionTexturer
 from . import auth
 from .jobs import JobManager
 from .lru import LRU
@@ -84,6 +85,7 @@ class Backend:
         self.png_cache = LRU(settings.render_cache, 128 << 20)
         self.view_cache = LRU(8)
         self.mesh_cache = LRU(4)
+        self.texturer = SessionTexturer()  # last textured head per session, for region re-bakes
 
     def close(self):
         self.jobs.shutdown()
