@@ -5,6 +5,13 @@ clothes): each group goes to xatlas as its own mesh, so the seams the atlas need
 the hairline, the jaw line and around the ears instead of across the face, and xatlas
 may cut the face group only where its own cost says the surface must be flattened.
 
+xatlas segments charts by face normals. Marching-cubes normals step with the voxel
+grid, and on them xatlas cut a SynthHeads head (47k faces) into 1361 charts in 6 s; on a
+copy smoothed by 5 Taubin iterations (same topology, vertices moved well under a voxel)
+it made 106 charts in 3.8 s. So the charts and UVs are computed on that copy and used
+for the real mesh (same triangles). Roundness and straightness weights are 0: they
+tripled the time without fewer charts.
+
 UVs follow glTF: origin at the image's top-left, v down (OBJ and Blender flip v).
 """
 from __future__ import annotations
@@ -45,15 +52,21 @@ def _group_of_faces(face_cls: np.ndarray) -> np.ndarray:
 
 
 def build_atlas(vertices: np.ndarray, faces: np.ndarray, face_classes: np.ndarray | None = None,
-                size: int = DEFAULT_SIZE, padding: int = 4) -> Atlas:
+                size: int = DEFAULT_SIZE, padding: int = 4, smooth: int = 5) -> Atlas:
     """xatlas charts + packing for a `size`² texture (`padding` texels between charts).
-    `face_classes` (F,) keeps charts inside region groups (CHART_GROUPS); None = one group."""
+    `face_classes` (F,) keeps charts inside region groups (CHART_GROUPS); None = one group.
+    `smooth`: Taubin iterations of the copy the charts are cut on (module docstring)."""
     import xatlas
+
+    from ..mesh.cleanup import taubin_smooth
 
     size = check_texture_size(size)
     t0 = time.perf_counter()
-    v = np.ascontiguousarray(vertices, np.float32)
     f = np.asarray(faces, np.int64)
+    v = np.asarray(vertices, np.float32)
+    if smooth and len(f):
+        v = taubin_smooth(v, f, smooth)
+    v = np.ascontiguousarray(v, np.float32)
     groups = (_group_of_faces(np.asarray(face_classes)) if face_classes is not None
               else np.zeros(len(f), np.int64))
     atlas = xatlas.Atlas()
@@ -64,7 +77,8 @@ def build_atlas(vertices: np.ndarray, faces: np.ndarray, face_classes: np.ndarra
         atlas.add_mesh(v[used], np.ascontiguousarray(local.reshape(-1, 3), np.uint32))
         parts.append((int(g), idx, used))
     chart = xatlas.ChartOptions()
-    chart.max_iterations = 1  # one growing pass: 2-3x faster on marching-cubes meshes, same chart count
+    chart.roundness_weight = 0.0
+    chart.straightness_weight = 0.0
     pack = xatlas.PackOptions()
     pack.resolution = size
     pack.padding = int(padding)
