@@ -97,16 +97,21 @@ def bake_texture(surface: TexelSurface, vertices: np.ndarray, faces: np.ndarray,
     seconds = {"depth": 0.0, "sample": 0.0}
     per_kind: dict[str, list] = {"photo": [], "mirror": [], "render": []}
     for src in sources:
-        key = (np.asarray(src.label, np.float64).round(6).tobytes(), src.image.shape[:2])
+        ih, iw = src.image.shape[:2]
+        scale = max(1, -(-cfg.depth_resolution // max(ih, iw)))   # depth map: an integer multiple of the image
+        dsize = (ih * scale, iw * scale)
+        key = (np.asarray(src.label, np.float64).round(6).tobytes(), dsize)
         t = time.perf_counter()
         depth = None if depth_cache is None else depth_cache.get(key)
         if depth is None:
-            depth = mesh_depth(src.label, vertices, faces, src.image.shape[:2])
+            depth = mesh_depth(src.label, vertices, faces, dsize)
             if depth_cache is not None:
                 depth_cache[key] = depth
         seconds["depth"] += time.perf_counter() - t
         t = time.perf_counter()
-        tv = texel_view(src.label, pts, nrm, depth, cfg.cos_min, cfg.cos_full, cfg.depth_tolerance)
+        photo_like = src.kind in ("photo", "mirror")
+        tv = texel_view(src.label, pts, nrm, depth, cfg.photo_cos_min if photo_like else cfg.cos_min,
+                        cfg.photo_cos_full if photo_like else cfg.cos_full, cfg.depth_tolerance, (ih, iw))
         seen = tv.weight > 0
         col = np.zeros((n, 3))
         col[seen] = sample_image(src.image, tv.xy[seen])

@@ -36,8 +36,11 @@ class BakeConfig:
     render_views: tuple = DEFAULT_RENDER_VIEWS   # (yaw, pitch) pairs
     use_mirror: bool = True                       # mirrored photo for the far side of the face
     mirror_weight: float = 0.5                    # its trust relative to the photo (1)
-    cos_min: float = 0.15                         # below: a view does not colour the texel
+    cos_min: float = 0.15                         # below: a render does not colour the texel
     cos_full: float = 0.5                         # above: full weight (feathered in between)
+    photo_cos_min: float = 0.1                    # the same for the photo (and its mirror): it is
+    photo_cos_full: float = 0.3                   # trusted further towards grazing angles
+    depth_resolution: int = 512                   # min. edge of the depth maps of the visibility test
     render_power: float = 4.0                     # renders blend by cos^p: the most frontal wins
     depth_tolerance: float = 0.012                # model units (~3 voxels at 256^3)
     padding: int = 8                              # texels of dilation into the gutter
