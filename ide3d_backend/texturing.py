@@ -80,6 +80,9 @@ class SessionTexturer:
                     th = l_th if not changed else rebake(l_th, mesh, sorted(changed), photo, render, keep_photo)
         if th is None:
             th = texture_head(mesh, photo if keep_photo else None, label if keep_photo else None, render, cfg)
+        if photo is not None and not keep_photo:  # the photo exists: say why it is not used
+            th.result.warnings = [w for w in th.result.warnings if PHOTO_NOTE not in w] + [
+                "keep_photo is off: the texture is baked from the renders only"]
         with self._lock:
             self._last[sid] = ((mesh_key, size), shape_code, tex_code, layers, keep_photo, th)
         return th

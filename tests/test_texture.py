@@ -221,3 +221,58 @@ def test_export_into_missing_folder_creates_nothing(tmp_path, textured):
     with pytest.raises(E.ExportPathError, match="does not exist"):
         E.export_mesh(textured, target)
     assert not (tmp_path / "missing").exists()
+
+
+class _Layer:
+    def __init__(self, classes, w_t):
+        self.classes, self.w_t = tuple(classes), w_t
+
+
+class _FakeSession:
+    """The public session calls SessionTexturer uses, over the analytic ball."""
+
+    def __init__(self, fine, photo, colour=(0, 0, 0)):
+        self.G = type("G", (), {"num_shape_ws": 2})()
+        self.ws = torch.zeros(1, 4, 3)
+        self.layers = []
+        self.yaw = self.pitch = 0.0
+        self._photo, self._fine, self.colour = photo, fine, colour
+
+    def photo(self):
+        return self._photo
+
+    def render(self, yaw, pitch, kind="rgb"):
+        img, hit = render_mesh(self._fine.vertices, self._fine.faces, camera.label_from_angles(yaw, pitch), 128,
+                               colors=pattern(self._fine.vertices))
+        img[hit] = np.clip(img[hit].astype(int) + self.colour, 0, 255).astype(np.uint8)
+        return img
+
+
+def test_session_texturer_rebakes_what_the_edit_changed(scene):
+    from ide3d_backend.texturing import SessionTexturer
+    fine, coarse, _, photo = scene
+    s = _FakeSession(fine, photo)
+    tx = SessionTexturer()
+    th0 = tx.textured_mesh("s", s, coarse, SIZE, mesh_key=1)
+    surf = th0.surface
+    tex = lambda th: th.texture.reshape(-1, 3)[surf.index]  # noqa: E731
+    # a region style on hair: only hair texels change
+    s.layers = [_Layer([13], torch.ones(1, 2, 3))]
+    s.colour = (0, 80, 0)
+    th1 = tx.textured_mesh("s", s, coarse, SIZE, mesh_key=1)
+    assert th1.atlas is th0.atlas
+    changed = (tex(th0) != tex(th1)).any(1)
+    hair = surf.labels == 13
+    assert changed[hair].mean() > 0.3 and not changed[~hair].any()
+    # the same state again: nothing is baked
+    assert tx.textured_mesh("s", s, coarse, SIZE, mesh_key=1) is th1
+    # a texture swap (texture code changed): every class may change, the photo stays in front
+    s.ws = s.ws.clone()
+    s.ws[:, 2:] = 1.0
+    s.colour = (80, 0, 0)
+    th2 = tx.textured_mesh("s", s, coarse, SIZE, mesh_key=1)
+    changed = (tex(th1) != tex(th2)).any(1)
+    assert changed[surf.labels == 17].mean() > 0.3
+    assert not th2.result.warnings
+    th3 = tx.textured_mesh("s", s, coarse, SIZE, keep_photo=False, mesh_key=1)
+    assert th3.result.warnings == ["keep_photo is off: the texture is baked from the renders only"]
