@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
+VALIDATOR := tools/gltf-validator/node_modules/gltf-validator/package.json
+
 .PHONY: demo test test-fast bench addon install clean
 
 $(STAMP): pyproject.toml
@@ -18,12 +20,17 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## The Khronos glTF validator the tests run on every GLB (npm, pinned in tools/gltf-validator).
+$(VALIDATOR): tools/gltf-validator/package.json tools/gltf-validator/package-lock.json
+	npm ci --prefix tools/gltf-validator --no-audit --no-fund
+	touch $(VALIDATOR)
+
 ## The main job on the shipped default model.
 demo: $(STAMP)
 	$(VENV)/bin/ide3d demo --out out/demo
 
 ## The whole test suite (under 15 minutes on 2 cores).
-test: $(STAMP)
+test: $(STAMP) $(VALIDATOR)
 	OMP_NUM_THREADS=2 $(PY) -m pytest -q -p no:cacheprovider tests
 
 ## The Blender extension zip dist/ide3d-<version>.zip (validated with Blender's extension CLI).
@@ -34,4 +41,4 @@ bench: $(STAMP)
 	$(PY) bench/generator.py
 
 clean:
-	rm -rf $(VENV) out dist
+	rm -rf $(VENV) out dist tools/gltf-validator/node_modules

@@ -309,17 +309,21 @@ class Client:
                             timeout=max(self.timeout, 120))[2]
 
     def mesh(self, session_id: str, resolution: int = 128, fmt: str = "compact", smooth: int | None = None,
-             faces: int | None = None):
-        """The compact mesh dict, or the file bytes for glb/obj/ply."""
-        query = {"resolution": int(resolution), "format": fmt, "smooth": smooth, "faces": faces}
+             faces: int | None = None, texture: int | None = None):
+        """The compact mesh dict, or the file bytes for glb/obj/ply; `texture` = edge size of
+        a baked colour texture (a power of two in 256..4096), None for vertex colours only."""
+        query = {"resolution": int(resolution), "format": fmt, "smooth": smooth, "faces": faces,
+                 "texture": texture}
         path = f"/sessions/{parse.quote(session_id)}/mesh"
         if fmt == "compact":
             return self._json("GET", path, query=query, timeout=max(self.timeout, 300))
         return self.request("GET", path, query=query, timeout=max(self.timeout, 300))[2]
 
-    def export(self, session_id: str, fmt: str = "glb", resolution: int | None = None) -> bytes:
+    def export(self, session_id: str, fmt: str = "glb", resolution: int | None = None,
+               texture: int | None = None) -> bytes:
         return self.request("GET", f"/sessions/{parse.quote(session_id)}/export",
-                            query={"format": fmt, "resolution": resolution}, timeout=max(self.timeout, 300))[2]
+                            query={"format": fmt, "resolution": resolution, "texture": texture},
+                            timeout=max(self.timeout, 300))[2]
 
     # -- edits (each answers the new SessionInfo)
     def edit_mask(self, session_id: str, png: bytes, filename: str = "mask.png") -> dict:

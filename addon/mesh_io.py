@@ -6,7 +6,9 @@ A head object carries:
 * ``Col``      - BYTE_COLOR / POINT colour attribute (active + render colour);
 * ``semantic`` - INT / POINT attribute with the class id (0..18) of each vertex;
 * one vertex group per class present, named by class (``hair``, ``skin``, ...);
-* a material showing the vertex colours (Color Attribute node -> Principled base colour);
+* a material showing the vertex colours (Color Attribute node -> Principled base colour),
+  or, when the backend baked a texture, a UV map, the packed texture image and the head's
+  own material that shows texture, vertex colours or classes (texture_io.py);
 * custom properties ``ide3d_session``, ``ide3d_backend_url``, ``ide3d_version`` and
   ``ide3d_classes_present`` so a saved .blend stays editable.
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import base64
 
-from . import palette
+from . import palette, texture_io
 
 COLOR_ATTR = "Col"
 SEMANTIC_ATTR = "semantic"
@@ -71,11 +73,22 @@ def decode_compact(payload: dict) -> dict:
         raise MeshPayloadError("face indices out of range")
     if labels.size and labels.max() >= palette.NUM_CLASSES:
         raise MeshPayloadError("labels out of range 0..18")
+    uvs = None
+    if payload.get("uvs"):
+        uvs = np.frombuffer(_b64(payload, "uvs"), dtype="<f4")
+        if uvs.size != 2 * n:
+            raise MeshPayloadError(f"{uvs.size} uv values for {n} vertices (expected {2 * n})")
+        uvs = uvs.reshape(-1, 2)
+    texture_png = _b64(payload, "texture_png") if payload.get("texture_png") else None
+    if texture_png is not None and not texture_png.startswith(b"\x89PNG"):
+        raise MeshPayloadError("the compact mesh's texture_png is not a PNG")
     return {"vertices": verts, "faces": faces, "colors": colors, "labels": labels,
-            "version": payload.get("version")}
+            "version": payload.get("version"), "uvs": uvs, "texture_png": texture_png,
+            "warnings": list(payload.get("warnings") or [])}
 
 
-def encode_compact(vertices, faces, colors=None, labels=None, version: int = 1) -> dict:
+def encode_compact(vertices, faces, colors=None, labels=None, version: int = 1, uvs=None,
+                   texture_png: bytes | None = None) -> dict:
     """The inverse of decode_compact (tests, synthetic heads)."""
     import numpy as np
 
@@ -86,6 +99,10 @@ def encode_compact(vertices, faces, colors=None, labels=None, version: int = 1) 
         out["colors"] = base64.b64encode(np.ascontiguousarray(colors, dtype=np.uint8).tobytes()).decode()
     if labels is not None:
         out["labels"] = base64.b64encode(np.ascontiguousarray(labels, dtype=np.uint8).tobytes()).decode()
+    if uvs is not None:
+        out["uvs"] = base64.b64encode(np.ascontiguousarray(uvs, dtype="<f4").tobytes()).decode()
+    if texture_png is not None:
+        out["texture_png"] = base64.b64encode(texture_png).decode()
     return out
 
 
@@ -203,7 +220,8 @@ def create_head_object(name: str, payload: dict, session: dict | None = None, ba
         collection = getattr(ctx, "collection", None) or ctx.scene.collection
     collection.objects.link(obj)
     present = _set_vertex_groups(obj, data["labels"])
-    mesh.materials.append(ensure_material())
+    if not texture_io.apply_texture(obj, data, COLOR_ATTR):
+        mesh.materials.append(ensure_material())
     _tag_object(obj, data["labels"], session, backend_url, present)
     try:
         ctx = context or bpy.context
@@ -227,6 +245,7 @@ def update_head_object(obj, payload: dict, session: dict | None = None, backend_
     if len(mesh.materials) == 0:
         for m in materials or [ensure_material()]:
             mesh.materials.append(m)
+    texture_io.apply_texture(obj, data, COLOR_ATTR)  # textured: same image datablock, new pixels
     present = _set_vertex_groups(obj, data["labels"])
     _tag_object(obj, data["labels"], session, backend_url, present)
     mesh.update()

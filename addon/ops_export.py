@@ -12,7 +12,7 @@ from bpy.props import EnumProperty, StringProperty
 from bpy.types import Operator
 from bpy_extras.io_utils import ExportHelper
 
-from . import mesh_io
+from . import mesh_io, texture_io
 from .backend_files import write_backend_export
 from .ops_tasks import TaskOperator, active_head, mesh_query, selected_heads
 from .preferences import get_client
@@ -31,17 +31,25 @@ def export_with_blender(context, objects, filepath: str, fmt: str) -> str:
         for o in objects:
             o.select_set(True)
         view_layer.objects.active = objects[0]
+        textured = any(texture_io.head_image(o) is not None for o in objects)
         if fmt == "GLB":
             if not filepath.lower().endswith(".glb"):
                 filepath += ".glb"
+            # a textured head: COLOR_0 only when the material shows the vertex colours (glTF
+            # multiplies the base colour texture by COLOR_0)
             bpy.ops.export_scene.gltf(filepath=filepath, export_format="GLB", use_selection=True,
-                                      export_vertex_color="ACTIVE", export_attributes=True,
-                                      export_materials="EXPORT", export_yup=True)
+                                      export_vertex_color="MATERIAL" if textured else "ACTIVE",
+                                      export_attributes=True, export_materials="EXPORT", export_yup=True)
         else:
             if not filepath.lower().endswith(".obj"):
                 filepath += ".obj"
-            bpy.ops.wm.obj_export(filepath=filepath, export_selected_objects=True, export_colors=True,
-                                  export_materials=True, export_vertex_groups=True, export_uv=False)
+            saved = texture_io.write_textures_for_obj(objects, os.path.dirname(os.path.abspath(filepath)))
+            try:
+                bpy.ops.wm.obj_export(filepath=filepath, export_selected_objects=True, export_colors=True,
+                                      export_materials=True, export_vertex_groups=True, export_uv=textured,
+                                      path_mode="STRIP")
+            finally:
+                texture_io.restore_image_paths(saved)
     finally:
         for o in objects:
             o.select_set(False)
@@ -107,7 +115,7 @@ class IDE3D_OT_export_avatar(TaskOperator, Operator, ExportHelper):
             written = []
             for i, (name, c, sid) in enumerate(downloads):
                 task.update(i / len(downloads), f"downloading {name}")
-                data = c.export(sid, fmt, q["resolution"])
+                data = c.export(sid, fmt, q["resolution"], q.get("texture"))
                 target = Path(path)
                 if len(downloads) > 1:  # one file per head, named after it
                     target = target.with_name(f"{target.stem}_{bpy.path.clean_name(name)}{target.suffix}")

@@ -34,12 +34,15 @@ def selected_heads(context):
 
 def mesh_query(context) -> dict:
     p = context.scene.ide3d
-    return {"resolution": p.mesh_resolution, "smooth": p.mesh_smooth, "faces": p.mesh_faces or None}
+    texture = int(p.texture_size) if p.texture_size != "NONE" else None
+    return {"resolution": p.mesh_resolution, "smooth": p.mesh_smooth, "faces": p.mesh_faces or None,
+            "texture": texture}
 
 
 def fetch_mesh(c: client_mod.Client, session_id: str, query: dict) -> dict:
     """The session's mesh as a compact payload, as the panel's Mesh settings ask (worker thread)."""
-    return c.mesh(session_id, query["resolution"], "compact", query["smooth"], query["faces"])
+    return c.mesh(session_id, query["resolution"], "compact", query["smooth"], query["faces"],
+                  query.get("texture"))
 
 
 def error_hint(exc: BaseException) -> str:

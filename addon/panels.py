@@ -205,6 +205,8 @@ class IDE3D_PT_mesh(_IDE3DPanel, Panel):
         col.prop(p, "mesh_resolution")
         col.prop(p, "mesh_smooth")
         col.prop(p, "mesh_faces")
+        col.prop(p, "texture_size")
+        layout.prop(p, "display_mode", expand=True)
         layout.operator("ide3d.refresh_mesh", icon="FILE_REFRESH")
 
 

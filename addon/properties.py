@@ -26,6 +26,13 @@ def _paint_class_update(self, context):
     set_paint_color(context, palette.CLASS_NAMES.index(self.paint_class))
 
 
+def _display_update(self, context):
+    from .texture_io import set_display
+    for obj in context.scene.objects:
+        if is_head(obj):
+            set_display(obj, self.display_mode)
+
+
 class IDE3DSceneProperties(PropertyGroup):
     # import
     photo_path: StringProperty(name="Portrait", subtype="FILE_PATH", description="Portrait photo to import")
@@ -67,6 +74,16 @@ class IDE3DSceneProperties(PropertyGroup):
                                  description="Marching-cubes grid resolution")
     mesh_smooth: IntProperty(name="Smoothing", default=2, min=0, max=50, description="Taubin smoothing iterations")
     mesh_faces: IntProperty(name="Max faces", default=0, min=0, description="Decimate to this many faces (0 = keep all)")
+
+    # texture (issue 16): baked from the photo and the renders, shown on the head
+    texture_size: EnumProperty(name="Texture", items=[("NONE", "None", "Vertex colours only"),
+                                                      ("1024", "1024", "Bake a 1024 x 1024 photo texture"),
+                                                      ("2048", "2048", "Bake a 2048 x 2048 photo texture")],
+                               default="1024")
+    display_mode: EnumProperty(name="Show", items=[("TEXTURE", "Photo texture", "The baked texture"),
+                                                   ("VERTEX", "Vertex colours", "The colours at the vertices"),
+                                                   ("CLASSES", "Classes", "The class palette")],
+                               default="TEXTURE", update=_display_update)
 
     # export
     export_format: EnumProperty(name="Format", items=[("GLB", "GLB", "glTF binary with vertex colours and _SEMANTIC"),

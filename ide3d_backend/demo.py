@@ -5,7 +5,8 @@ portrait with the shipped default model and write, to out/demo/:
     aligned.png         the aligned photo the model saw
     mask.png            its semantic mask (palette colours)
     turntable.png       RGB views over semantic masks, yaw -0.6..0.6
-    head.glb, head.obj  the labelled, coloured mesh (when the density has a surface)
+    head.glb, head.obj  the labelled, coloured mesh with a baked photo texture
+                        (head.png beside the OBJ; when the density has a surface)
 
 Without an installed default model it falls back to an untrained tiny generator and
 says so: the pipeline runs end to end but the head is not meaningful.
@@ -26,7 +27,7 @@ from .engine_cli import _progress, resolve_generator
 
 
 def run_demo(out_dir: Path, seed: int = 0, views_n: int = 5, device: str | None = None,
-             preset: str = "fast", photo=None, mesh_resolution: int = 128) -> dict:
+             preset: str = "fast", photo=None, mesh_resolution: int = 128, texture: int | None = 1024) -> dict:
     from .export import export_mesh
     from .session import invert_photo
     from .sources import optional_encoders, optional_parser
@@ -54,6 +55,9 @@ def run_demo(out_dir: Path, seed: int = 0, views_n: int = 5, device: str | None 
     result.update(aligned=str(out_dir / "aligned.png"), mask=str(out_dir / "mask.png"),
                   turntable=str(out_dir / "turntable.png"))
     mesh = s.mesh(mesh_resolution)
+    if len(mesh.faces) and texture:
+        from .texturing import SessionTexturer
+        mesh = SessionTexturer().textured_mesh("demo", s, mesh, texture).mesh
     if len(mesh.faces):
         result["glb"] = str(export_mesh(mesh, out_dir / "head.glb"))
         result["obj"] = str(export_mesh(mesh, out_dir / "head.obj"))

@@ -124,10 +124,20 @@ def cmd_draw(args) -> int:
 
 def cmd_mesh(args) -> int:
     from .export import export_mesh
+    from .texture import check_texture_size
+    texture = getattr(args, "texture", None)
+    if texture is not None:  # issue 16: fail on a bad size before the slow steps
+        check_texture_size(texture)
     s = _open(args)
     m = s.mesh(args.resolution, args.smooth, args.faces)
     if len(m.faces) == 0:
         raise ValueError("the density field has no surface at the extraction level (is the model trained?)")
+    if texture is not None:
+        from .texturing import SessionTexturer
+        th = SessionTexturer().textured_mesh("cli", s, m, texture)
+        m = th.mesh
+        for w in th.result.warnings:
+            print(f"note: {w}", file=sys.stderr)
     path = export_mesh(m, args.out, args.format)
     print(f"wrote {path} ({len(m.vertices)} vertices, {len(m.faces)} faces)")
     return 0
@@ -195,6 +205,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", default=None, choices=["glb", "obj", "ply"])
     p.add_argument("--smooth", type=int, default=0)
     p.add_argument("--faces", type=int, default=None)
+    p.add_argument("--texture", type=int, default=None,
+                   help="bake a colour texture of this size (a power of two in 256..4096, e.g. 1024)")
     p.add_argument("--out", required=True, type=Path)
     _common(p)
     p.set_defaults(func=cmd_mesh)

@@ -41,8 +41,16 @@ CHUNK_JSON = 0x4E4F534A
 CHUNK_BIN = 0x004E4942
 FLOAT, UINT32 = 5126, 5125
 ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER = 34962, 34963
+LINEAR, LINEAR_MIPMAP_LINEAR, CLAMP_TO_EDGE = 9729, 9987, 33071
 SEMANTIC_ATTRIBUTE = "_SEMANTIC"
+# In a textured GLB the vertex colours move to this attribute: glTF multiplies the base
+# colour texture by COLOR_0, which would darken the photo texture in every viewer.
+TEXTURED_COLOR_ATTRIBUTE = "_COLOR"
 FORMATS = ("glb", "obj", "ply")
+
+
+class ExportPathError(FileNotFoundError):
+    """An export target whose folder does not exist (nothing is written)."""
 
 
 # --- colour spaces ------------------------------------------------------------------
@@ -80,13 +88,19 @@ def glb_bytes(mesh: HeadMesh, name: str = "ide3d_head") -> bytes:
     offset = 0
     buffer_views, accessors = [], []
 
-    def add(array: np.ndarray, comp: int, kind: str, target: int, minmax: bool = False) -> int:
+    def view(data: bytes, target: int | None) -> int:
         nonlocal offset
-        data = np.ascontiguousarray(array).tobytes()
-        buffer_views.append({"buffer": 0, "byteOffset": offset, "byteLength": len(data), "target": target})
+        bv = {"buffer": 0, "byteOffset": offset, "byteLength": len(data)}
+        if target is not None:
+            bv["target"] = target
+        buffer_views.append(bv)
         pad = (-len(data)) % 4
         bin_parts.append(data + b"\0" * pad)
         offset += len(data) + pad
+        return len(buffer_views) - 1
+
+    def add(array: np.ndarray, comp: int, kind: str, target: int, minmax: bool = False) -> int:
+        view(np.ascontiguousarray(array).tobytes(), target)
         acc = {"bufferView": len(buffer_views) - 1, "componentType": comp, "count": int(len(array)),
                "type": kind}
         if minmax:
@@ -97,23 +111,33 @@ def glb_bytes(mesh: HeadMesh, name: str = "ide3d_head") -> bytes:
 
     primitives, materials = [], []
     linear = srgb_to_linear(mesh.colors / 255.0).astype(np.float32)
+    textured = mesh.texture is not None and mesh.uvs is not None
+    color_name = TEXTURED_COLOR_ATTRIBUTE if textured else "COLOR_0"
     for cls, used, faces in _split_by_class(mesh):
         attributes = {
             "POSITION": add(mesh.vertices[used].astype(np.float32), FLOAT, "VEC3", ARRAY_BUFFER, True),
             "NORMAL": add(mesh.normals[used].astype(np.float32), FLOAT, "VEC3", ARRAY_BUFFER),
-            "COLOR_0": add(linear[used], FLOAT, "VEC3", ARRAY_BUFFER),
+            color_name: add(linear[used], FLOAT, "VEC3", ARRAY_BUFFER),
             SEMANTIC_ATTRIBUTE: add(mesh.labels[used].astype(np.float32), FLOAT, "SCALAR", ARRAY_BUFFER),
         }
+        if mesh.uvs is not None:  # glTF's UV origin is the image's top-left, as HeadMesh.uvs
+            attributes["TEXCOORD_0"] = add(mesh.uvs[used].astype(np.float32), FLOAT, "VEC2", ARRAY_BUFFER)
         indices = add(faces.reshape(-1), UINT32, "SCALAR", ELEMENT_ARRAY_BUFFER)
+        pbr = {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0, "roughnessFactor": 0.8}
+        if textured:
+            pbr["baseColorTexture"] = {"index": 0, "texCoord": 0}
         materials.append({
             "name": CLASS_NAMES[cls],
-            "pbrMetallicRoughness": {"baseColorFactor": [1.0, 1.0, 1.0, 1.0], "metallicFactor": 0.0,
-                                     "roughnessFactor": 0.8},
+            "pbrMetallicRoughness": pbr,
             "extras": {"class_id": cls, "class_name": CLASS_NAMES[cls],
                        "palette": [int(x) for x in PALETTE[cls]]},
         })
         primitives.append({"attributes": attributes, "indices": indices, "mode": 4,
                            "material": len(materials) - 1, "extras": {"class_id": cls}})
+    image_view = None
+    if textured and primitives:
+        from .texture.png import png_bytes
+        image_view = view(png_bytes(mesh.texture), None)
     binary = b"".join(bin_parts)
     gltf = {
         "asset": {"version": "2.0", "generator": "ide3d_backend.export"},
@@ -126,6 +150,12 @@ def glb_bytes(mesh: HeadMesh, name: str = "ide3d_head") -> bytes:
         "accessors": accessors, "bufferViews": buffer_views,
         "buffers": [{"byteLength": len(binary)}],
     }
+    if image_view is not None:
+        gltf["meshes"][0]["extras"]["color_attribute"] = TEXTURED_COLOR_ATTRIBUTE
+        gltf["images"] = [{"bufferView": image_view, "mimeType": "image/png", "name": f"{name}_texture"}]
+        gltf["samplers"] = [{"magFilter": LINEAR, "minFilter": LINEAR_MIPMAP_LINEAR,
+                             "wrapS": CLAMP_TO_EDGE, "wrapT": CLAMP_TO_EDGE}]
+        gltf["textures"] = [{"sampler": 0, "source": 0}]
     if not primitives:  # glTF needs at least one primitive per mesh: write an empty node
         gltf["nodes"] = [{"name": name}]
         del gltf["meshes"], gltf["materials"], gltf["accessors"], gltf["bufferViews"], gltf["buffers"]
@@ -188,8 +218,11 @@ def read_glb(path: str | os.PathLike) -> tuple[dict, list[dict]]:
 
 
 # --- OBJ ------------------------------------------------------------------------------
-def obj_text(mesh: HeadMesh, mtl_name: str | None = None) -> tuple[str, str]:
-    """(obj text, mtl text). Faces keep their winding; groups follow mesh.face_labels."""
+def obj_text(mesh: HeadMesh, mtl_name: str | None = None, texture_name: str | None = None) -> tuple[str, str]:
+    """(obj text, mtl text). Faces keep their winding; groups follow mesh.face_labels.
+    With uvs, `vt` lines (v flipped: OBJ puts the UV origin bottom-left) and faces
+    v/vt/vn; with `texture_name`, every class material maps it as map_Kd (Kd white, so
+    viewers that multiply Kd by the map show the texture as it is)."""
     v = mesh.vertices.astype(np.float64)
     c = mesh.colors.astype(np.float64) / 255.0
     lines = ["# ide3d head mesh: v x y z r g b (sRGB), one group per semantic class",
@@ -199,6 +232,9 @@ def obj_text(mesh: HeadMesh, mtl_name: str | None = None) -> tuple[str, str]:
     vs = np.concatenate([v, c], 1)
     lines.extend(f"v {a:.7g} {b:.7g} {d:.7g} {r:.6f} {g:.6f} {bl:.6f}" for a, b, d, r, g, bl in vs)
     lines.extend(f"vn {a:.6f} {b:.6f} {d:.6f}" for a, b, d in mesh.normals.astype(np.float64))
+    uv = mesh.uvs is not None
+    if uv:
+        lines.extend(f"vt {a:.7f} {1.0 - b:.7f}" for a, b in mesh.uvs.astype(np.float64))
     fl = face_labels(mesh.faces, mesh.labels)
     mtl = ["# ide3d semantic classes: Kd = class palette colour"]
     for cls in np.unique(fl):
@@ -206,18 +242,31 @@ def obj_text(mesh: HeadMesh, mtl_name: str | None = None) -> tuple[str, str]:
         lines.append(f"g {name}")
         lines.append(f"usemtl {name}")
         f = mesh.faces[fl == cls].astype(np.int64) + 1
-        lines.extend(f"f {a}//{a} {b}//{b} {d}//{d}" for a, b, d in f)
+        if uv:  # position, uv and normal share the vertex index
+            lines.extend(f"f {a}/{a}/{a} {b}/{b}/{b} {d}/{d}/{d}" for a, b, d in f)
+        else:
+            lines.extend(f"f {a}//{a} {b}//{b} {d}//{d}" for a, b, d in f)
         kd = PALETTE[cls] / 255.0
-        mtl += [f"newmtl {name}", f"Kd {kd[0]:.6f} {kd[1]:.6f} {kd[2]:.6f}", "Ka 0 0 0",
-                "Ks 0 0 0", "d 1", "illum 1", ""]
+        if texture_name:
+            mtl += [f"newmtl {name}", f"# palette {kd[0]:.6f} {kd[1]:.6f} {kd[2]:.6f}", "Kd 1 1 1", "Ka 0 0 0",
+                    "Ks 0 0 0", "d 1", "illum 1", f"map_Kd {texture_name}", ""]
+        else:
+            mtl += [f"newmtl {name}", f"Kd {kd[0]:.6f} {kd[1]:.6f} {kd[2]:.6f}", "Ka 0 0 0",
+                    "Ks 0 0 0", "d 1", "illum 1", ""]
     return "\n".join(lines) + "\n", "\n".join(mtl) + "\n"
 
 
 def write_obj(mesh: HeadMesh, path: str | os.PathLike) -> Path:
-    """Write `path` (.obj) and its material library beside it (same stem, .mtl)."""
+    """Write `path` (.obj) and its material library beside it (same stem, .mtl); a
+    textured mesh also gets its texture beside it (same stem, .png)."""
     path = Path(path)
     mtl_path = path.with_suffix(".mtl")
-    obj, mtl = obj_text(mesh, mtl_path.name)
+    texture_name = None
+    if mesh.texture is not None and mesh.uvs is not None:
+        from .texture.png import png_bytes
+        texture_name = path.with_suffix(".png").name
+        _write_bytes(path.with_suffix(".png"), png_bytes(mesh.texture))
+    obj, mtl = obj_text(mesh, mtl_path.name, texture_name)
     _write_bytes(mtl_path, mtl.encode())
     _write_bytes(path, obj.encode())
     return path
@@ -289,11 +338,17 @@ def export_mesh(mesh: HeadMesh, path: str | os.PathLike, fmt: str | None = None,
                 blender_ready: bool = True) -> Path:
     """Write `mesh` as GLB, OBJ or PLY (format from `fmt` or the file suffix).
 
+    The folder must exist: nothing is created outside it (ExportPathError otherwise).
+    A textured mesh (uvs + texture) writes the texture too: embedded in a GLB, beside an
+    OBJ as <stem>.png; PLY keeps only the vertex colours.
     With blender_ready (default) a model-frame mesh is first converted to metres in the
     frame the format's Blender importer expects (module docstring); otherwise the
     coordinates are written as they are.
     """
     path = Path(path)
+    if not path.parent.is_dir():
+        raise ExportPathError(f"cannot export to {path}: the folder {path.parent} does not exist; create it "
+                              "first (nothing was written)")
     fmt = (fmt or path.suffix.lstrip(".")).lower()
     if fmt not in FORMATS:
         raise ValueError(f"unknown mesh format {fmt!r}; use one of {', '.join(FORMATS)}")

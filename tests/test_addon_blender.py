@@ -207,6 +207,83 @@ def check_export(ctx) -> dict:
             "has_export_attr": "_SEMANTIC" in obj.data.attributes, "labels": ctx["labels"]}
 
 
+def _png(rgb) -> bytes:
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def check_texture(ctx) -> dict:
+    """A textured payload: UV map, packed image, Principled material, display switch,
+    in-place image update, and Blender's GLB/OBJ exporters keeping the texture."""
+    import importlib
+    import math
+
+    import bpy
+    import numpy as np
+
+    mesh_io = importlib.import_module(f"{ADDON_MODULE}.mesh_io")
+    texture_io = importlib.import_module(f"{ADDON_MODULE}.texture_io")
+    palette = importlib.import_module(f"{ADDON_MODULE}.palette")
+    v, f, lab = _labelled_icosphere()
+    r = np.linalg.norm(v, axis=1)
+    uvs = np.stack([0.5 + np.arctan2(v[:, 0], v[:, 1]) / (2 * math.pi), 0.5 - np.arcsin(v[:, 2] / r) / math.pi], 1)
+    tex = np.zeros((256, 256, 3), np.uint8)
+    tex[..., 0] = np.arange(256)[None]          # red grows along u, green along v (top-left origin)
+    tex[..., 1] = np.arange(256)[:, None]
+    col = np.array(palette.PALETTE, np.uint8)[lab]
+    payload = json.loads(json.dumps(mesh_io.encode_compact(v, f, col, lab, uvs=uvs, texture_png=_png(tex))))
+    obj = mesh_io.create_head_object("TexHead", payload, {"id": "sess-t", "version": 1}, "http://127.0.0.1:9")
+    me = obj.data
+    layer = me.uv_layers.get(texture_io.UV_NAME)
+    loop_uv = np.empty(len(me.loops) * 2, np.float32)
+    layer.data.foreach_get("uv", loop_uv)
+    loop_v = np.empty(len(me.loops), np.int32)
+    me.loops.foreach_get("vertex_index", loop_v)
+    mat = me.materials[0]
+    img = texture_io.head_image(obj)
+
+    def base_colour_source():
+        bsdf = next(n for n in mat.node_tree.nodes if n.bl_idname == "ShaderNodeBsdfPrincipled")
+        link = bsdf.inputs["Base Color"].links[0]
+        node = link.from_node
+        return [node.bl_idname, getattr(node, "layer_name", None) or (node.image.name if node.image else None)
+                if node.bl_idname == "ShaderNodeTexImage" else getattr(node, "layer_name", None)]
+
+    facts = {"uv_layer": layer.name if layer else None,
+             "uv_err": float(np.abs(loop_uv.reshape(-1, 2) - np.stack([uvs[loop_v, 0], 1 - uvs[loop_v, 1]], 1)).max()),
+             "material": mat.name, "image": img.name if img else None, "image_size": list(img.size),
+             "packed": img.packed_file is not None, "shows": {"TEXTURE": base_colour_source()},
+             "attrs": sorted(a.name for a in me.color_attributes), "active_color": me.color_attributes.active_color.name}
+    for mode in ("VERTEX", "CLASSES", "TEXTURE"):
+        facts[f"set_{mode}"] = texture_io.set_display(obj, mode)
+        facts["shows"][mode] = base_colour_source()
+    # in place: same image datablock, new pixels
+    ptr = img.as_pointer()
+    tex2 = np.full((256, 256, 3), 200, np.uint8)
+    mesh_io.update_head_object(obj, mesh_io.encode_compact(v, f, col, lab, uvs=uvs, texture_png=_png(tex2)),
+                               {"id": "sess-t", "version": 2})
+    img2 = texture_io.head_image(obj)
+    px = np.empty(256 * 256 * 4, np.float32)
+    img2.pixels.foreach_get(px)
+    facts["update"] = {"same_image": img2.as_pointer() == ptr, "pixel": float(px[:3].mean()),
+                       "images": len([i for i in bpy.data.images if i.name.startswith("TexHead")]),
+                       "same_material": obj.data.materials[0] == mat}
+    for o in bpy.context.scene.objects:
+        o.select_set(o == obj)
+    bpy.context.view_layer.objects.active = obj
+    out = Path(ctx["tmp"])
+    facts["glb"] = sorted(bpy.ops.ide3d.export_avatar(filepath=str(out / "tex.glb"), format="GLB"))
+    facts["obj"] = sorted(bpy.ops.ide3d.export_avatar(filepath=str(out / "tex.obj"), format="OBJ"))
+    facts["glb_path"], facts["obj_path"] = str(out / "tex.glb"), str(out / "tex.obj")
+    facts["image_path_restored"] = img2.filepath_raw
+    bpy.data.objects.remove(obj)
+    return facts
+
+
 def check_render(ctx) -> dict:
     import importlib
 
@@ -498,7 +575,8 @@ def built_zip(tmp_path_factory):
 @pytest.fixture(scope="module")
 def results(built_zip, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bpy_child")
-    return run_checks(["register", "mesh", "export", "render", "operators_fake_backend", "packed_image", "unregister"],
+    return run_checks(["register", "mesh", "export", "texture", "render", "operators_fake_backend", "packed_image",
+                       "unregister"],
                       tmp, built_zip)
 
 
@@ -604,6 +682,42 @@ def test_export_glb_and_obj_read_back(results):
     assert {tuple(np.rint(c).astype(int)) for c in cols} == {(204, 0, 0), (0, 0, 204), (255, 153, 51)}
     mesh = trimesh.load(f["obj_path"], force="mesh", process=False)
     assert len(mesh.vertices) == len(labels)
+
+
+def test_textured_head_material_display_and_exports(results):
+    import numpy as np
+    from PIL import Image
+
+    from gltf_validator import assert_valid
+    f = facts(results, "texture")
+    assert f["uv_layer"] == "UVMap" and f["uv_err"] < 1e-6
+    assert f["material"] == "IDE3D Textured TexHead" and f["image"] == "TexHead texture"
+    assert f["image_size"] == [256, 256] and f["packed"]
+    assert f["shows"]["TEXTURE"] == ["ShaderNodeTexImage", "TexHead texture"]
+    assert f["shows"]["VERTEX"] == ["ShaderNodeVertexColor", "Col"]
+    assert f["shows"]["CLASSES"] == ["ShaderNodeVertexColor", "Classes"]
+    assert f["set_VERTEX"] and f["set_CLASSES"] and f["set_TEXTURE"]
+    assert f["active_color"] == "Col" and {"Col", "Classes"} <= set(f["attrs"])
+    u = f["update"]
+    assert u["same_image"] and u["same_material"] and u["images"] == 1
+    assert abs(u["pixel"] - 200 / 255) < 0.01
+    # Blender's glTF exporter: texture embedded, UVs, valid
+    assert f["glb"] == ["FINISHED"]
+    report = assert_valid(f["glb_path"])
+    images = [r for r in report["info"]["resources"] if r["pointer"].startswith("/images/")]
+    assert len(images) == 1 and images[0]["image"]["width"] == 256
+    attrs, _ = _glb_accessor(Path(f["glb_path"]), "POSITION")
+    assert "TEXCOORD_0" in attrs and "_SEMANTIC" in attrs
+    # Blender's OBJ exporter: vt lines, map_Kd pointing at the PNG written beside it
+    assert f["obj"] == ["FINISHED"]
+    obj_text = Path(f["obj_path"]).read_text()
+    assert any(line.startswith("vt ") for line in obj_text.splitlines())
+    mtl = Path(f["obj_path"]).with_suffix(".mtl").read_text()
+    maps = [line.split(None, 1)[1] for line in mtl.splitlines() if line.startswith("map_Kd")]
+    assert maps == ["TexHead_texture.png"]
+    png = Path(f["obj_path"]).parent / maps[0]
+    assert np.asarray(Image.open(png)).shape[:2] == (256, 256)
+    assert not f["image_path_restored"].startswith(str(png.parent))   # the .blend keeps its own path
 
 
 def test_cycles_preview_render(results):

@@ -9,6 +9,7 @@ import torch
 import trimesh
 from scipy.spatial import cKDTree
 
+from gltf_validator import assert_valid
 from ide3d_backend import export as E
 from ide3d_backend import mesh as M
 from ide3d_backend.semantics import CLASS_NAMES, NUM_CLASSES, PALETTE
@@ -58,6 +59,7 @@ def test_glb_round_trip_with_trimesh(tmp_path, head):
 
 def test_glb_structure_parsed_by_hand(tmp_path, head):
     path = E.write_glb(head, tmp_path / "head.glb")
+    assert_valid(path)
     raw = path.read_bytes()
     magic, version, length = struct.unpack_from("<III", raw)
     assert (magic, version, length) == (0x46546C67, 2, len(raw))

@@ -296,6 +296,30 @@ def test_mesh_compact_and_exports(c, session):
     assert c.get(f"/sessions/{sid}/mesh", params={"resolution": 32}).status_code == 422
 
 
+def test_textured_mesh_and_exports(c, session, tmp_path):
+    from gltf_validator import assert_valid
+    sid = session["id"]
+    r = c.get(f"/sessions/{sid}/mesh", params={"resolution": 64, "texture": 256})
+    assert r.status_code == 200, r.text
+    p = r.json()
+    uvs = np.frombuffer(base64.b64decode(p["uvs"]), "<f4").reshape(-1, 2)
+    assert len(uvs) == p["vertex_count"] and p["texture_size"] == 256
+    assert open_png(base64.b64decode(p["texture_png"])).size == (256, 256)
+    g = c.get(f"/sessions/{sid}/export", params={"format": "glb", "resolution": 64, "texture": 256})
+    assert g.status_code == 200
+    (tmp_path / "t.glb").write_bytes(g.content)
+    assert_valid(tmp_path / "t.glb")
+    o = c.get(f"/sessions/{sid}/export", params={"format": "obj", "resolution": 64, "texture": 256})
+    names = zipfile.ZipFile(io.BytesIO(o.content)).namelist()
+    assert any(n.endswith(".png") for n in names)
+    bad = c.get(f"/sessions/{sid}/export", params={"format": "glb", "resolution": 64, "texture": 300})
+    assert bad.status_code == 422 and "power of two" in bad.json()["detail"]
+    sample = c.post("/samples", json={"seed": 7}).json()["id"]
+    t = c.get(f"/sessions/{sample}/export", params={"format": "glb", "resolution": 64, "texture": 256})
+    assert t.status_code == 200 and "no photo" in t.headers["x-ide3d-warnings"]
+    assert c.delete(f"/sessions/{sample}").status_code == 204
+
+
 def test_upload_validation_and_limits(c):
     r = c.post("/sessions", files={"photo": ("x.png", b"definitely not an image", "image/png")})
     assert r.status_code == 422 and "not an image" in r.json()["detail"]

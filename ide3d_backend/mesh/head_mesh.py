@@ -29,6 +29,8 @@ class HeadMesh:
     labels: np.ndarray              # (V,) uint8 class ids (semantics.py)
     frame: str = "model"            # "model" (y up, +z face, units), "blender" (Z up, -Y face, metres)
     stats: dict = field(default_factory=dict)
+    uvs: np.ndarray | None = None   # (V, 2) float32 in [0, 1], v down (glTF); set by texture.atlas
+    texture: np.ndarray | None = None  # (S, S, 3) uint8 sRGB colour texture for the uvs
 
     def __post_init__(self):
         self.vertices = np.ascontiguousarray(self.vertices, dtype=np.float32)
@@ -41,6 +43,14 @@ class HeadMesh:
             raise ValueError(f"faces must be (F, 3), got {self.faces.shape}")
         if self.faces.size and (self.faces.min() < 0 or self.faces.max() >= v):
             raise ValueError("face index out of range")
+        if self.uvs is not None:
+            self.uvs = np.ascontiguousarray(self.uvs, dtype=np.float32)
+            if self.uvs.shape != (v, 2):
+                raise ValueError(f"uvs must be {(v, 2)}, got {self.uvs.shape}")
+        if self.texture is not None:
+            self.texture = np.ascontiguousarray(self.texture, dtype=np.uint8)
+            if self.texture.ndim != 3 or self.texture.shape[2] != 3:
+                raise ValueError(f"texture must be (H, W, 3) uint8, got {self.texture.shape}")
         for name, arr, shape in (("normals", self.normals, (v, 3)), ("colors", self.colors, (v, 3)),
                                  ("labels", self.labels, (v,))):
             if arr.shape != shape:
@@ -49,7 +59,9 @@ class HeadMesh:
     def copy(self) -> "HeadMesh":
         return dataclasses.replace(self, vertices=self.vertices.copy(), faces=self.faces.copy(),
                                    normals=self.normals.copy(), colors=self.colors.copy(),
-                                   labels=self.labels.copy(), stats=dict(self.stats))
+                                   labels=self.labels.copy(), stats=dict(self.stats),
+                                   uvs=None if self.uvs is None else self.uvs.copy(),
+                                   texture=None if self.texture is None else self.texture.copy())
 
     def transformed(self, rotation: np.ndarray, scale: float, frame: str) -> "HeadMesh":
         """A copy with vertices -> scale * R v and normals -> R n (R a rotation)."""

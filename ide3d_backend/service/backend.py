@@ -18,6 +18,7 @@ from pathlib import Path
 from PIL import Image
 
 from .. import __version__
+from ..texturing import SessionTexturer
 from . import auth
 from .job_table import JobTable
 from .jobs import JobManager
@@ -71,6 +72,7 @@ class Backend:
         self.view_cache = LRU(8)
         self.mesh_cache = LRU(4)
         self.long_work = LongWork(self)
+        self.texturer = SessionTexturer()  # last textured head per session, for region re-bakes
 
     def close(self):
         self.jobs.shutdown()

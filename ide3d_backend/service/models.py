@@ -129,3 +129,7 @@ class CompactMesh(BaseModel):
     labels: str = Field(description="base64 uint8 (V,) class ids")
     vertex_count: int
     face_count: int
+    uvs: Optional[str] = Field(None, description="with ?texture=N: base64 float32 (V, 2), origin top-left (glTF)")
+    texture_png: Optional[str] = Field(None, description="with ?texture=N: base64 sRGB PNG, N x N")
+    texture_size: Optional[int] = None
+    warnings: Optional[list[str]] = None

@@ -1,6 +1,7 @@
 """Meshes of a session: GET /sessions/{sid}/mesh (compact JSON for the add-on, or a file)
-and GET /sessions/{sid}/export (a file: GLB, OBJ + MTL zipped, PLY). Meshes are cached by
-(session, version, resolution, smoothing, faces)."""
+and GET /sessions/{sid}/export (a file: GLB, OBJ + MTL (+ PNG) zipped, PLY). Meshes are
+cached by (session, version, resolution, smoothing, faces). `texture=N` bakes an N² colour
+texture (texturing.SessionTexturer: later versions re-bake only what their edit changed)."""
 from __future__ import annotations
 
 import base64
@@ -16,9 +17,12 @@ from fastapi.responses import JSONResponse
 from .. import long_work
 from ..backend import Backend
 from ..deps import BackendDep, SessionAccess, SessionDep, secured
-from ..errors import ERRORS, guarded
+from ..errors import ERRORS, ApiError, guarded
 from ..models import CompactMesh
 from ..settings import Limits
+TEXTURE_QUERY = Query(None, description="bake a colour texture of this edge size (a power of two in 256..4096, "
+                                        "1024 usual, 2048 for detail); omitted = vertex colours only")
+KEEP_PHOTO_QUERY = Query(True, description="keep the photo in front when re-baking after a texture swap")
 
 FILE_ANSWER = {**ERRORS, 200: {"content": {"application/json": {"schema": CompactMesh.model_json_schema()},
                                            "model/gltf-binary": {}, "application/zip": {},
@@ -50,6 +54,23 @@ def head_mesh(b: Backend, session: SessionAccess, resolution: int, smooth: int, 
     return s, m
 
 
+def textured_mesh(b: Backend, session: SessionAccess, resolution: int, smooth: int, faces: int | None,
+                  texture: int | None, keep_photo: bool = True):
+    """(session, mesh, warnings): the mesh, textured when `texture` is given."""
+    if texture is None:
+        s, m = head_mesh(b, session, resolution, smooth, faces)
+        return s, m, []
+    from ...texture import TextureError, check_texture_size
+    try:
+        size = check_texture_size(texture)
+    except TextureError as exc:
+        raise ApiError(422, str(exc)) from None
+    s, m = head_mesh(b, session, resolution, smooth, faces)
+    with session.locked() as s:
+        th = guarded(b.texturer.textured_mesh, session.sid, s, m, size, keep_photo, (resolution, smooth, faces))
+    return s, th.mesh, list(th.result.warnings)
+
+
 def mesh_file(s, m, fmt: str):
     """(bytes, content type, file extension) of the mesh in a file format."""
     from ... import export
@@ -58,12 +79,23 @@ def mesh_file(s, m, fmt: str):
     if fmt == "ply":
         return export.ply_bytes(m.to_blender_frame()), "application/octet-stream", "ply"
     mtl = _filename(s.name, "mtl")
-    obj, mtl_text = export.obj_text(m.to_yup_metres(), mtl)
+    png = _filename(s.name, "png") if m.texture is not None and m.uvs is not None else None
+    obj, mtl_text = export.obj_text(m.to_yup_metres(), mtl, png)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(_filename(s.name, "obj"), obj)
         z.writestr(mtl, mtl_text)
+        if png:
+            from ...texture import png_bytes
+            z.writestr(png, png_bytes(m.texture))
     return buf.getvalue(), "application/zip", "zip"
+
+
+def _file_headers(s, ext: str, warnings: list[str]) -> dict:
+    headers = {"Content-Disposition": f'attachment; filename="{_filename(s.name, ext)}"'}
+    if warnings:  # e.g. a sampled head has no photo: the texture comes from renders only
+        headers["X-IDE3D-Warnings"] = "; ".join(warnings).encode("ascii", "replace").decode()
+    return headers
 
 
 def router_for(limits: Limits) -> APIRouter:
@@ -76,26 +108,31 @@ def router_for(limits: Limits) -> APIRouter:
              resolution: int = Query(128, ge=L.min_mesh_resolution, le=L.max_mesh_resolution),
              format: Literal["compact", "glb", "obj", "ply"] = Query("compact"),
              smooth: int = Query(0, ge=0, le=L.max_smooth, description="Taubin iterations"),
-             faces: Optional[int] = Query(None, ge=4, le=L.max_faces, description="target face count")):
-        s, m = head_mesh(backend, session, resolution, smooth, faces)
+             faces: Optional[int] = Query(None, ge=4, le=L.max_faces, description="target face count"),
+             texture: Optional[int] = TEXTURE_QUERY, keep_photo: bool = KEEP_PHOTO_QUERY):
+        s, m, warnings = textured_mesh(backend, session, resolution, smooth, faces, texture, keep_photo)
         if format == "compact":
             mb = m.to_blender_frame()
-            return JSONResponse({"version": s.version, "frame": "blender",
-                                 "vertices": _b64(mb.vertices, "<f4"), "faces": _b64(mb.faces, "<i4"),
-                                 "colors": _b64(mb.colors, np.uint8), "labels": _b64(mb.labels, np.uint8),
-                                 "vertex_count": int(len(mb.vertices)), "face_count": int(len(mb.faces))})
+            body = {"version": s.version, "frame": "blender",
+                    "vertices": _b64(mb.vertices, "<f4"), "faces": _b64(mb.faces, "<i4"),
+                    "colors": _b64(mb.colors, np.uint8), "labels": _b64(mb.labels, np.uint8),
+                    "vertex_count": int(len(mb.vertices)), "face_count": int(len(mb.faces))}
+            if mb.texture is not None and mb.uvs is not None:
+                from ...texture import png_bytes
+                body.update(uvs=_b64(mb.uvs, "<f4"), texture_png=base64.b64encode(png_bytes(mb.texture)).decode(),
+                            texture_size=int(mb.texture.shape[0]), warnings=warnings)
+            return JSONResponse(body)
         data, ctype, ext = mesh_file(s, m, format)
-        return Response(data, media_type=ctype,
-                        headers={"Content-Disposition": f'attachment; filename="{_filename(s.name, ext)}"'})
+        return Response(data, media_type=ctype, headers=_file_headers(s, ext, warnings))
 
     @router.get("/sessions/{sid}/export", response_class=Response)
     def export_route(session: SessionDep, backend: BackendDep, format: Literal["glb", "obj", "ply"] = Query("glb"),
                      resolution: int = Query(256, ge=L.min_mesh_resolution, le=L.max_mesh_resolution),
                      smooth: int = Query(0, ge=0, le=L.max_smooth),
-                     faces: Optional[int] = Query(None, ge=4, le=L.max_faces)):
-        s, m = head_mesh(backend, session, resolution, smooth, faces)
+                     faces: Optional[int] = Query(None, ge=4, le=L.max_faces),
+                     texture: Optional[int] = TEXTURE_QUERY, keep_photo: bool = KEEP_PHOTO_QUERY):
+        s, m, warnings = textured_mesh(backend, session, resolution, smooth, faces, texture, keep_photo)
         data, ctype, ext = mesh_file(s, m, format)
-        return Response(data, media_type=ctype,
-                        headers={"Content-Disposition": f'attachment; filename="{_filename(s.name, ext)}"'})
+        return Response(data, media_type=ctype, headers=_file_headers(s, ext, warnings))
 
     return router

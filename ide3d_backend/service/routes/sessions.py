@@ -29,6 +29,7 @@ def delete_session(sid: str, backend: BackendDep):
     b.png_cache.drop(lambda k: k[0] == sid)
     b.view_cache.drop(lambda k: k[0] == sid)
     b.mesh_cache.drop(lambda k: k[0] == sid)
+    b.texturer.forget(sid)
     return Response(status_code=204)
 
 
