@@ -24,16 +24,29 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message says why and what to do."""
 
 
+class DeviceUnavailable(RuntimeError, ValueError):
+    """The requested device does not exist here. A ValueError too, so `ide3d` reports it
+    in one line like any other bad argument."""
+
+
 def select_device(preference: str | None = None) -> torch.device:
     """CUDA when available, else CPU; `preference` or $IDE3D_DEVICE overrides."""
     pref = (preference or os.environ.get("IDE3D_DEVICE") or "auto").lower()
     if pref == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if pref.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was requested but this torch build sees no CUDA device; use --device cpu")
+        raise DeviceUnavailable(f"device {pref!r} was requested but this torch build sees no CUDA device; "
+                                "use --device cpu")
     if pref not in ("cpu",) and not pref.startswith("cuda"):
-        raise ValueError(f"unknown device {preference!r}; use auto, cpu or cuda[:N]")
-    return torch.device(pref)
+        raise ValueError(f"unknown device {pref!r}; use auto, cpu or cuda[:N]")
+    try:
+        device = torch.device(pref)
+    except RuntimeError:  # "cuda:x" and the like
+        raise ValueError(f"unknown device {pref!r}; use auto, cpu or cuda[:N]") from None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise DeviceUnavailable(f"device {pref!r} was requested but this machine has "
+                                f"{torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def atomic_write_bytes(path: str | os.PathLike, write) -> None:

@@ -1,6 +1,7 @@
 """What `ide3d serve` runs with. Plain dataclasses; the CLI fills them from flags."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,8 @@ class Limits:
     min_render_size: int = 16
     max_render_size: int = 1024
     max_smooth: int = 100                          # Taubin iterations
+    max_abs_yaw: float = 2 * math.pi               # radians either side of frontal (one full turn)
+    max_abs_pitch: float = math.pi / 2             # straight above / below: the camera model's end
     max_faces: int = 5_000_000                     # decimation target
     max_seed: int = 2**31 - 1
     max_queued_jobs: int = 16
