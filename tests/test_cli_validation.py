@@ -76,3 +76,15 @@ def test_out_in_a_missing_folder_is_refused_unless_parents(capsys, sess, tmp_pat
     assert out.parent.is_dir() and "does not exist" not in capsys.readouterr().err
     if cmd[0] == "render":  # (the untrained tiny model has no surface to mesh)
         assert rc == 0 and out.is_file()
+
+
+def test_serve_on_a_port_in_use_reports_the_bind_error_first(capsys, tmp_path):
+    import socket
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        rc = cli.main(["serve", "--port", str(port), "--checkpoint", "build:tiny", "--data-dir", str(tmp_path / "d")])
+    out, err = capsys.readouterr()
+    assert rc == 1 and "listening" not in out and out == "", out
+    assert f"127.0.0.1:{port}" in err and "--port" in err and err.strip().count("\n") == 0, err
