@@ -115,7 +115,22 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> tuple[d
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is damaged ({exc}); re-download or re-export it") from None
+    check_finite(state, path)
     return state, meta
+
+
+def nonfinite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding a NaN or an infinity."""
+    return [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def check_finite(state: dict[str, torch.Tensor], path) -> None:
+    """Flipped bytes that decode to NaN/inf would render black images without an error:
+    refuse them at load, naming the file and the tensors."""
+    bad = nonfinite_tensors(state)
+    if bad:
+        raise CheckpointError(f"{path} is damaged: {len(bad)} tensor(s) hold NaN or infinite values "
+                              f"(e.g. {bad[:3]}); re-download or re-export it")
 
 
 def load_state_into(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:
