@@ -55,7 +55,7 @@ def settings_from_args(args) -> Settings:
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
-    """The listening socket, bound before anything is loaded or printed: a port in use is
+    """A socket bound to the address before anything is loaded or printed: a port in use is
     reported first (OSError, which `ide3d` prints in one line with exit 1)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -109,9 +109,11 @@ def serve(args) -> int:
         print(f"token: {b.token_path} (send it as `Authorization: Bearer <token>`)", flush=True)
     else:
         print("token: given with --token / $IDE3D_TOKEN", flush=True)
-    port = sock.getsockname()[1]  # the real one when --port 0
-    print(f"listening on http://{host}:{port}", flush=True)
-    config = uvicorn.Config(app, host=settings.host, port=port, log_level=args.log_level,
+    print(f"listening on http://{host}:{settings.port}", flush=True)
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level,
                             access_log=args.log_level in ("info", "debug"), timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    # The probe socket held the port while the model loaded; uvicorn binds its own (its
+    # connection handling on a handed-over socket differed: early 413s reset the connection).
+    sock.close()
+    uvicorn.Server(config).run()
     return 0
