@@ -69,7 +69,7 @@ def cmd_invert(args) -> int:
 
 def _limits():
     """The service's request limits: the CLI accepts what the API accepts (one place)."""
-    from .service.settings import Limits
+    from .limits import Limits
     return Limits()
 
 
