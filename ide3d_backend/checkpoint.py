@@ -24,16 +24,29 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message says why and what to do."""
 
 
+class DeviceUnavailable(RuntimeError, ValueError):
+    """The requested device does not exist here. A ValueError too, so `ide3d` reports it
+    in one line like any other bad argument."""
+
+
 def select_device(preference: str | None = None) -> torch.device:
     """CUDA when available, else CPU; `preference` or $IDE3D_DEVICE overrides."""
     pref = (preference or os.environ.get("IDE3D_DEVICE") or "auto").lower()
     if pref == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if pref.startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError("CUDA was requested but this torch build sees no CUDA device; use --device cpu")
+        raise DeviceUnavailable(f"device {pref!r} was requested but this torch build sees no CUDA device; "
+                                "use --device cpu")
     if pref not in ("cpu",) and not pref.startswith("cuda"):
-        raise ValueError(f"unknown device {preference!r}; use auto, cpu or cuda[:N]")
-    return torch.device(pref)
+        raise ValueError(f"unknown device {pref!r}; use auto, cpu or cuda[:N]")
+    try:
+        device = torch.device(pref)
+    except RuntimeError:  # "cuda:x" and the like
+        raise ValueError(f"unknown device {pref!r}; use auto, cpu or cuda[:N]") from None
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise DeviceUnavailable(f"device {pref!r} was requested but this machine has "
+                                f"{torch.cuda.device_count()} CUDA device(s)")
+    return device
 
 
 def _umask() -> int:
@@ -120,7 +133,22 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> tuple[d
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as exc:
         raise CheckpointError(f"{path} is damaged ({exc}); re-download or re-export it") from None
+    check_finite(state, path)
     return state, meta
+
+
+def nonfinite_tensors(state: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding a NaN or an infinity."""
+    return [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+
+
+def check_finite(state: dict[str, torch.Tensor], path) -> None:
+    """Flipped bytes that decode to NaN/inf would render black images without an error:
+    refuse them at load, naming the file and the tensors."""
+    bad = nonfinite_tensors(state)
+    if bad:
+        raise CheckpointError(f"{path} is damaged: {len(bad)} tensor(s) hold NaN or infinite values "
+                              f"(e.g. {bad[:3]}); re-download or re-export it")
 
 
 def load_state_into(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "checkpoint") -> None:

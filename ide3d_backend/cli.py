@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "device", None):
+            # Every command with --device: an unusable device is one line and exit 1, before any work.
+            from .checkpoint import select_device
+            select_device(args.device)
         result = args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

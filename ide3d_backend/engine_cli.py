@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import threading
 from pathlib import Path
@@ -66,8 +67,50 @@ def cmd_invert(args) -> int:
     return 0
 
 
+def _limits():
+    """The service's request limits: the CLI accepts what the API accepts (one place)."""
+    from .limits import Limits
+    return Limits()
+
+
+def _in_range(name: str, value, low, high) -> None:
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"--{name} {value} is out of range: use a number in [{low:g}, {high:g}]")
+
+
+def check_render_args(args) -> None:
+    """Angles finite and within the pose range, size within the render limits."""
+    L = _limits()
+    _in_range("yaw", args.yaw, -L.max_abs_yaw, L.max_abs_yaw)
+    _in_range("pitch", args.pitch, -L.max_abs_pitch, L.max_abs_pitch)
+    if args.size is not None:
+        _in_range("size", args.size, L.min_render_size, L.max_render_size)
+
+
+def check_mesh_args(args) -> None:
+    """Resolution, smoothing and face count within the service's mesh limits."""
+    L = _limits()
+    _in_range("resolution", args.resolution, L.min_mesh_resolution, L.max_mesh_resolution)
+    _in_range("smooth", args.smooth, 0, L.max_smooth)
+    if args.faces is not None:
+        _in_range("faces", args.faces, 4, L.max_faces)
+
+
+def check_out_dir(args) -> None:
+    """--out's folder must exist unless --parents asks to create it (a typo must not
+    silently create a tree somewhere)."""
+    parent = Path(args.out).parent
+    if parent.is_dir():
+        return
+    if not args.parents:
+        raise ValueError(f"the folder {parent} does not exist; create it first or pass --parents")
+    parent.mkdir(parents=True, exist_ok=True)
+
+
 def cmd_render(args) -> int:
     from . import views
+    check_render_args(args)
+    check_out_dir(args)
     s = _open(args)
     arr = s.render(args.yaw, args.pitch, args.kind, args.size)
     views.save_png(arr, args.out, palette_mask=args.kind == "mask" and not args.ids)
@@ -124,6 +167,8 @@ def cmd_draw(args) -> int:
 
 def cmd_mesh(args) -> int:
     from .export import export_mesh
+    check_mesh_args(args)
+    check_out_dir(args)
     from .texture import check_texture_size
     texture = getattr(args, "texture", None)
     if texture is not None:  # issue 16: fail on a bad size before the slow steps
@@ -167,6 +212,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ids", action="store_true", help="write masks as 8-bit ids, not palette colours")
     p.add_argument("--size", type=int, default=None)
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--parents", action="store_true", help="create --out's folder when it does not exist")
     _common(p)
     p.set_defaults(func=cmd_render)
 
@@ -208,6 +254,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--texture", type=int, default=None,
                    help="bake a colour texture of this size (a power of two in 256..4096, e.g. 1024)")
     p.add_argument("--out", required=True, type=Path)
+    p.add_argument("--parents", action="store_true", help="create --out's folder when it does not exist")
     _common(p)
     p.set_defaults(func=cmd_mesh)
 

@@ -117,3 +117,21 @@ def test_half_precision_checkpoint_loads_as_float32(tmp_path):
         h = H.state_dict()[k]
         assert h.dtype == v.dtype
         torch.testing.assert_close(h, v.half().to(v.dtype))  # exactly the fp16 rounding
+
+
+def test_corrupted_bytes_that_decode_to_nan_are_refused_naming_file_and_tensor(tmp_path):
+    """Two tensors' bytes overwritten with NaN: the file parses, so only a value check finds it."""
+    import struct
+    path = tmp_path / "g.safetensors"
+    save_generator(build_generator("tiny", seed=0, device="cpu"), path)
+    raw = bytearray(path.read_bytes())
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8:8 + n])
+    victims = [k for k, v in sorted(header.items()) if k != "__metadata__" and v["dtype"] == "F32"][:2]
+    for k in victims:
+        start = 8 + n + header[k]["data_offsets"][0]
+        raw[start:start + 4] = struct.pack("<f", float("nan"))
+    path.write_bytes(bytes(raw))
+    with pytest.raises(CheckpointError, match="NaN") as err:
+        load_generator(path, device="cpu")
+    assert str(path) in str(err.value) and victims[0] in str(err.value)

@@ -513,3 +513,84 @@ def test_second_server_on_same_data_dir_refuses(env, tmp_path):
                         str(server.data_dir), "--checkpoint", str(server.checkpoint), "--token", "x"],
                        env=envv, capture_output=True, text=True, timeout=180, cwd=ROOT)
     assert r.returncode == 1 and "another `ide3d serve`" in r.stderr
+
+
+# --- damaged sessions in the data dir (issue 17, items 1-3), in-process: never a 500 ----------------
+SESSION_DAMAGE = {
+    "nocamera": lambda p: _edit_session_json(p, lambda m: m.pop("camera")),
+    "name123": lambda p: _edit_session_json(p, lambda m: m.update(name=123)),
+    "creatednull": lambda p: _edit_session_json(p, lambda m: m.update(created=None)),
+    "yawabc": lambda p: _edit_session_json(p, lambda m: m["camera"].update(yaw="abc")),
+    "versionx": lambda p: _edit_session_json(p, lambda m: m["history"][0].update(version="x")),
+    "nosummary": lambda p: _edit_session_json(p, lambda m: m["history"][0].pop("summary")),
+    "badmask": lambda p: (p / "mask.png").write_bytes(np.random.default_rng(3).bytes(400)),
+    "notuned": lambda p: (p / "generator_tuned.safetensors").unlink(),
+    "emptystate": lambda p: next((p / "states").iterdir()).write_bytes(b""),
+    "escaping": lambda p: _edit_session_json(p, lambda m: m["history"][0].update(file="../good/states/x")),
+}
+
+
+def _edit_session_json(path: Path, change) -> None:
+    meta = json.loads((path / "session.json").read_text())
+    change(meta)
+    (path / "session.json").write_text(json.dumps(meta))
+
+
+@pytest.fixture(scope="module")
+def damaged_app(tmp_path_factory, torch_threads):
+    from fastapi.testclient import TestClient
+
+    from ide3d_backend import editing as E
+    from ide3d_backend.api import build_generator, save_generator
+    from ide3d_backend.service import Settings, create_app
+    from ide3d_backend.session import Session
+
+    work = tmp_path_factory.mktemp("damaged")
+    ckpt = work / "tiny.safetensors"
+    G = build_generator("tiny", seed=0, device="cpu").eval()
+    save_generator(G, ckpt)
+    sessions = work / "data" / "sessions"
+    mask = np.zeros((128, 128), np.uint8)
+    mask[30:100, 30:100] = 1
+    name = next(k for k in G.state_dict() if k.startswith("superres.rgb"))
+    tuned = {name: G.state_dict()[name].clone() + 0.01}  # so generator_tuned.safetensors exists
+    for sid in ["good", *SESSION_DAMAGE]:
+        Session.create(sessions / sid, G, E.latents_from_seed(G, 7), 0.0, 0.0, tuned, None, mask, "user",
+                       base_source={"checkpoint": str(ckpt)})
+        if sid in SESSION_DAMAGE:
+            SESSION_DAMAGE[sid](sessions / sid)
+    settings = Settings(data_dir=work / "data", checkpoint=str(ckpt), token="t")
+    app = create_app(settings, generator=G)
+    with TestClient(app, headers={"Authorization": "Bearer t"}, raise_server_exceptions=False) as tc:
+        yield tc
+
+
+def test_damaged_sessions_are_listed_damaged_with_a_reason_and_answer_409(damaged_app):
+    tc = damaged_app
+    r = tc.get("/sessions")
+    assert r.status_code == 200, r.text
+    listed = {i["id"]: i for i in r.json()}
+    assert set(listed) == {"good", *SESSION_DAMAGE}
+    assert listed["good"]["damaged"] is False
+    for sid in SESSION_DAMAGE:
+        assert listed[sid]["damaged"] is True and listed[sid]["error"], sid
+        one = tc.get(f"/sessions/{sid}")
+        assert one.status_code == 200 and one.json()["damaged"] is True, (sid, one.text)
+        for method, url in (("GET", f"/sessions/{sid}/render?size=32"), ("GET", f"/sessions/{sid}/mesh?resolution=64"),
+                            ("POST", f"/sessions/{sid}/edits/undo")):
+            a = tc.request(method, url)
+            assert a.status_code == 409, (sid, url, a.status_code, a.text)
+    assert "missing" in listed["notuned"]["error"] and "empty" in listed["emptystate"]["error"]
+    assert "outside" in listed["escaping"]["error"] and "mask.png" in listed["badmask"]["error"]
+    assert tc.get("/sessions/good/render?size=32").status_code == 200
+
+
+def test_a_mask_damaged_while_the_session_is_open_is_not_a_500(damaged_app):
+    tc = damaged_app
+    sid = tc.post("/samples", json={"seed": 2}).json()["id"]
+    assert tc.post(f"/sessions/{sid}/edits/texture", json={"seed": 3}).status_code == 200
+    (Path(tc.app.state.backend.store.path(sid)) / "mask.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"x" * 99)
+    for method, url in (("GET", "/sessions"), ("GET", f"/sessions/{sid}"), ("GET", f"/sessions/{sid}/render?size=32"),
+                        ("GET", f"/sessions/{sid}/mesh?resolution=64"), ("POST", f"/sessions/{sid}/edits/undo")):
+        a = tc.request(method, url)
+        assert a.status_code in (200, 409), (url, a.status_code, a.text)

@@ -124,3 +124,70 @@ def test_undo_redo_exact(G, tmp_path):
     assert info["version"] == s2.version
     # no temporary files left behind
     assert not list(s2.path.rglob("*.tmp"))
+
+
+# --- damaged session.json / files (issue 17, items 1-3): a clear SessionError at read -------------
+def _edit_json(path, change):
+    meta = json.loads((path / "session.json").read_text())
+    change(meta)
+    (path / "session.json").write_text(json.dumps(meta))
+
+
+JSON_DAMAGE = {
+    "camera missing": lambda m: m.pop("camera"),
+    "name 123": lambda m: m.update(name=123),
+    "created null": lambda m: m.update(created=None),
+    "yaw abc": lambda m: m["camera"].update(yaw="abc"),
+    "yaw nan": lambda m: m["camera"].update(yaw=float("nan")),
+    "history version x": lambda m: m["history"][0].update(version="x"),
+    "history summary missing": lambda m: m["history"][0].pop("summary"),
+    "history not a list": lambda m: m.update(history={"a": 1}),
+    "base not a dict": lambda m: m.update(base="x"),
+    "pointer past the end": lambda m: m.update(pointer=5),
+    "json is a list": lambda m: None,
+}
+
+
+@pytest.mark.parametrize("damage", sorted(JSON_DAMAGE))
+def test_session_json_with_missing_keys_or_wrong_types_is_a_session_error(G, tuned_session, damage):
+    s, _ = tuned_session
+    if damage == "json is a list":
+        (s.path / "session.json").write_text("[1, 2]")
+    else:
+        _edit_json(s.path, JSON_DAMAGE[damage])
+    with pytest.raises(S.SessionError, match="damaged"):
+        S.SessionRecord.read(s.path)
+    with pytest.raises(S.SessionError, match="damaged"):
+        S.Session.open(s.path, G=G)
+
+
+FILE_DAMAGE = {
+    "tuned deleted": (lambda p, m: (p / S.TUNED_FILE).unlink(), "missing"),
+    "state zero bytes": (lambda p, m: (p / m["history"][-1]["file"]).write_bytes(b""), "empty"),
+    "state outside": (lambda p, m: _edit_json(p, lambda j: j["history"][-1].update(file="../../etc/passwd")),
+                      "outside the session folder"),
+    "tuned absolute": (lambda p, m: _edit_json(p, lambda j: j["files"].update(tuned="/etc/passwd")),
+                       "outside the session folder"),
+    "mask random bytes": (lambda p, m: (p / "mask.png").write_bytes(np.random.default_rng(1).bytes(500)),
+                          "mask.png cannot be read"),
+}
+
+
+@pytest.mark.parametrize("damage", sorted(FILE_DAMAGE))
+def test_missing_empty_escaping_or_unreadable_files_are_found_at_read(G, tuned_session, damage):
+    s, _ = tuned_session
+    change, words = FILE_DAMAGE[damage]
+    change(s.path, json.loads((s.path / "session.json").read_text()))
+    with pytest.raises(S.SessionError, match=words):
+        S.SessionRecord.read(s.path)
+    with pytest.raises(S.SessionError, match=words):
+        S.Session.open(s.path, G=G)
+
+
+def test_a_mask_damaged_after_open_is_a_session_error_not_an_oserror(G, tuned_session):
+    s, _ = tuned_session
+    (s.path / "mask.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"junk" * 50)
+    with pytest.raises(S.SessionError, match="mask.png"):
+        s.info()
+    with pytest.raises(S.SessionError, match="mask.png"):
+        s.mask()

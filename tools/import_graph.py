@@ -20,7 +20,8 @@ PACKAGE = "ide3d_backend"
 
 # Lowest first. A module may import modules of its own layer or of lower ones.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundations", ("", "config", "semantics", "camera", "checkpoint", "imaging", "assets", "perceptual")),
+    ("foundations", ("", "config", "semantics", "camera", "checkpoint", "imaging", "assets", "perceptual",
+                     "limits")),
     ("model", ("model",)),
     ("networks", ("api",)),
     ("fields", ("style", "encoding", "views", "mesh", "export", "preprocess", "photo", "guidance", "texture", "metrics", "identity", "data",

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -53,6 +54,22 @@ def settings_from_args(args) -> Settings:
     return Settings(**kw)
 
 
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A socket bound to the address before anything is loaded or printed: a port in use is
+    reported first (OSError, which `ide3d` prints in one line with exit 1)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; is another `ide3d serve` "
+                      "running there? stop it or pick another --port") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(args) -> int:
     import logging
 
@@ -71,15 +88,17 @@ def serve(args) -> int:
     from ..checkpoint import CheckpointError
     from .app import create_app
     from .store import DataDirBusy
+    sock = bind_socket(settings.host, int(settings.port))
     try:
         app = create_app(settings)
-    except CheckpointError as exc:
-        print(f"ide3d serve: error: {exc} (serve --checkpoint PATH, or set IDE3D_CHECKPOINT)",
-              file=sys.stderr, flush=True)
+    except (CheckpointError, DataDirBusy) as exc:
+        sock.close()
+        hint = " (serve --checkpoint PATH, or set IDE3D_CHECKPOINT)" if isinstance(exc, CheckpointError) else ""
+        print(f"ide3d serve: error: {exc}{hint}", file=sys.stderr, flush=True)
         return 1
-    except DataDirBusy as exc:
-        print(f"ide3d serve: error: {exc}", file=sys.stderr, flush=True)
-        return 1
+    except BaseException:
+        sock.close()
+        raise
     b = app.state.backend
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"IDE-3D backend {b.health()['version']}: model {b.G.cfg.preset} on {b.G.device}, "
@@ -93,5 +112,8 @@ def serve(args) -> int:
     print(f"listening on http://{host}:{settings.port}", flush=True)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level=args.log_level,
                             access_log=args.log_level in ("info", "debug"), timeout_graceful_shutdown=5)
+    # The probe socket held the port while the model loaded; uvicorn binds its own (its
+    # connection handling on a handed-over socket differed: early 413s reset the connection).
+    sock.close()
     uvicorn.Server(config).run()
     return 0

@@ -37,7 +37,7 @@ class Info(BaseModel):
     groups: dict[str, list[int]] = {}
     aliases: dict[str, str] = {}
     presets: list[str]
-    limits: dict[str, int]
+    limits: dict[str, int | float]  # sizes are ints, angle bounds (radians) floats
     capabilities: dict[str, bool] = {}
 
 

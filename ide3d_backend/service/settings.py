@@ -5,6 +5,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..limits import Limits
+
+__all__ = ["LOOPBACK_HOSTS", "Limits", "Settings", "default_data_dir"]
+
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -15,24 +19,6 @@ def default_data_dir() -> Path:
         return Path(os.environ["IDE3D_DATA_DIR"])
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
     return Path(base) / "ide3d"
-
-
-@dataclass
-class Limits:
-    """Request limits; exceeding one answers 413 (sizes) or 422 (ranges) with what to do."""
-    max_upload_bytes: int = 20 * 1024 * 1024       # one request body
-    max_pixels: int = 40_000_000                   # decoded image size (decompression bombs)
-    min_mesh_resolution: int = 64
-    max_mesh_resolution: int = 512
-    min_render_size: int = 16
-    max_render_size: int = 1024
-    max_smooth: int = 100                          # Taubin iterations
-    max_faces: int = 5_000_000                     # decimation target
-    max_seed: int = 2**31 - 1
-    max_queued_jobs: int = 16
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 @dataclass

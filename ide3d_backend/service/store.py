@@ -150,12 +150,12 @@ class SessionStore:
             record = SessionRecord.read(path)
         except SessionError as exc:
             raise SessionDamaged(str(exc)) from None
-        meta, fp = record.meta, record.fingerprint
-        try:
-            state = path / meta["history"][int(meta["pointer"])]["file"]
-            assert int(meta["pointer"]) >= 0, "no current state"
-        except (ValueError, KeyError, TypeError, AssertionError) as exc:
-            raise SessionDamaged(f"{path / 'session.json'} is damaged ({exc})") from None
+        # SessionRecord.read validated session.json's types and checked the files it names
+        # (inside the folder, present, not empty; mask.png readable).
+        fp = record.fingerprint
+        if record.pointer < 0:
+            raise SessionDamaged(f"{path / 'session.json'} is damaged (no current state)")
+        state = path / record.meta["history"][record.pointer]["file"]
         if fp != self.fingerprint:
             raise SessionDamaged(f"made with another base model (fingerprint {str(fp)[:12]}…, this server runs "
                                  f"{self.fingerprint[:12]}…); serve with the checkpoint it was made with")

@@ -28,8 +28,9 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .. import semantics, views
-from ..checkpoint import atomic_write_bytes
+from ..checkpoint import atomic_write_bytes, nonfinite_tensors
 from ..style import State, StyleLayer
+from .schema import SessionJson, ValidationError, describe
 
 FORMAT = "ide3d-session"
 FORMAT_VERSION = 1
@@ -68,10 +69,14 @@ def _read_safetensors(path: Path) -> tuple[dict, dict]:
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-        return load_file(str(path)), meta
+        tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise SessionError(f"session file {path} is missing or damaged ({exc}); "
                            "the session cannot be opened, invert the photo again") from None
+    bad = nonfinite_tensors(tensors)
+    if bad:
+        raise SessionError(f"session file {path} is damaged: tensor(s) {bad[:3]} hold NaN or infinite values")
+    return tensors, meta
 
 
 def read_meta(path) -> dict:
@@ -83,18 +88,27 @@ def read_meta(path) -> dict:
         raise SessionError(f"{path} is not a session (no session.json); create one with `ide3d invert`")
     try:
         meta = json.loads(jf.read_text())
-        assert meta.get("format") == FORMAT, "not an IDE-3D session"
-        if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-            raise SessionError(f"{path} was written by a newer version (format {meta['format_version']}); "
-                               "update ide3d")
-        history, pointer = meta["history"], int(meta["pointer"])
-        assert isinstance(history, list) and -1 <= pointer < len(history) and history, "bad history"
-        assert isinstance(meta["base"]["fingerprint"], str), "bad base model fingerprint"
-    except SessionError:
-        raise
-    except (ValueError, KeyError, TypeError, AssertionError) as exc:
+    except (ValueError, OSError) as exc:
         raise SessionError(f"{jf} is damaged ({exc}); the session cannot be opened") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise SessionError(f"{jf} is damaged (not an IDE-3D session); the session cannot be opened")
+    version = meta.get("format_version", 0)
+    if isinstance(version, int) and version > FORMAT_VERSION:
+        raise SessionError(f"{path} was written by a newer version (format {version}); update ide3d")
+    try:
+        SessionJson.model_validate(meta)
+    except ValidationError as exc:
+        raise SessionError(f"{jf} is damaged ({describe(exc)}); the session cannot be opened") from None
     return meta
+
+
+def _inside(folder: Path, rel: str) -> Path:
+    """folder/rel, refused unless it resolves inside `folder` (no '..', absolute or symlinked escape)."""
+    root = folder.resolve()
+    p = (folder / rel).resolve()
+    if p != root and root in p.parents:
+        return folder / rel
+    raise SessionError(f"{folder / 'session.json'} is damaged (the file {rel!r} is outside the session folder)")
 
 
 class SessionRecord:
@@ -105,7 +119,36 @@ class SessionRecord:
 
     @classmethod
     def read(cls, path) -> "SessionRecord":
-        return cls(path, read_meta(path))
+        """session.json validated, and the files it names checked cheaply (check_files)."""
+        record = cls(path, read_meta(path))
+        record.check_files()
+        return record
+
+    def check_files(self) -> None:
+        """Every file session.json names is inside the folder, present and not empty, and
+        mask.png passes PIL's verify (chunk CRCs, no decoding). Cheap: run at open and at listing,
+        so damage shows before the first render fails. No hashing: the base fingerprint
+        and tensor checks happen when the tensors are loaded."""
+        files = self.meta["files"]
+        names = [files[k] for k in ("photo", "mask", "tuned") if files.get(k)]
+        names += [e["file"] for e in self.meta["history"]]
+        for rel in names:
+            p = _inside(self.path, rel)
+            try:
+                size = p.stat().st_size if p.is_file() else -1
+            except OSError:
+                size = -1
+            if size < 0:
+                raise SessionError(f"the session file {rel} is missing")
+            if size == 0:
+                raise SessionError(f"the session file {rel} is empty (0 bytes)")
+        mask = _inside(self.path, files["mask"])
+        try:
+            with Image.open(mask) as im:
+                im.verify()
+        except Exception as exc:  # noqa: BLE001 - PIL raises OSError, SyntaxError, AttributeError... on bad bytes
+            raise SessionError(f"the session picture {files['mask']} cannot be read ({type(exc).__name__}); "
+                               "the session is damaged") from None
 
     @classmethod
     def new(cls, path, fingerprint: str, base_source: dict, preset: str, yaw: float, pitch: float,
@@ -168,14 +211,14 @@ class SessionRecord:
         rel = self.meta["files"].get("tuned")
         if not rel:
             return None
-        tensors, tmeta = _read_safetensors(self.path / rel)
+        tensors, tmeta = _read_safetensors(_inside(self.path, rel))
         if tmeta.get("base_fingerprint") != self.fingerprint:
             raise SessionError(f"{self.path / rel} belongs to another base model")
         return tensors
 
     def read_state(self, index: int) -> State:
         entry = self.meta["history"][index]
-        tensors, meta = _read_safetensors(self.path / entry["file"])
+        tensors, meta = _read_safetensors(_inside(self.path, entry["file"]))
         try:
             layer_info = json.loads(meta.get("layers", "[]"))
             ws = tensors["ws"]
@@ -224,17 +267,26 @@ class SessionRecord:
         self.meta = meta
 
     # --- reading -----------------------------------------------------------------------------------
+    def _image(self, rel: str, mode: str | None = None) -> np.ndarray:
+        """A session picture, or SessionError when it is missing or does not decode."""
+        path = _inside(self.path, rel)
+        try:
+            with Image.open(path) as im:
+                return np.asarray(im.convert(mode) if mode else im)
+        except Exception as exc:  # noqa: BLE001 - PIL raises OSError, SyntaxError, AttributeError... on bad bytes
+            raise SessionError(f"the session picture {rel} cannot be read ({type(exc).__name__}); "
+                               "the session is damaged") from None
+
     def photo(self) -> np.ndarray | None:
         p = self.meta["files"].get("photo")
-        return np.asarray(Image.open(self.path / p).convert("RGB")) if p else None
+        return self._image(p, "RGB") if p else None
 
     def mask(self) -> np.ndarray:
-        return np.asarray(Image.open(self.path / self.meta["files"]["mask"]))
+        return self._image(self.meta["files"]["mask"])
 
     def info(self) -> dict:
         """SessionInfo of docs/api.md."""
-        mask_path = self.path / "mask.png"
-        present = sorted(set(np.unique(np.asarray(Image.open(mask_path))).tolist())) if mask_path.exists() else []
+        present = sorted(set(np.unique(self.mask()).tolist()))
         return {"id": self.path.name, "name": self.name, "created": self.meta["created"],
                 "version": self.version, "camera": dict(self.meta["camera"]), "classes_present": present,
                 "can_undo": self.can_undo, "can_redo": self.can_redo,

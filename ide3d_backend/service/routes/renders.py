@@ -5,7 +5,6 @@ Renders are cached twice: the view's arrays (all kinds of one view, one render) 
 encoded PNGs, both keyed by the session's version so an edit invalidates them."""
 from __future__ import annotations
 
-import math
 import time
 from typing import Literal, Optional
 
@@ -56,8 +55,9 @@ def router_for(limits: Limits) -> APIRouter:
 
     @router.get("/sessions/{sid}/render", response_class=Response, responses=PNG_ANSWER)
     def render(session: SessionDep, backend: BackendDep,
-               yaw: float = Query(0.0, ge=-2 * math.pi, le=2 * math.pi, description="radians, 0 = frontal"),
-               pitch: float = Query(0.0, ge=-math.pi / 2, le=math.pi / 2, description="radians, + = from above"),
+               yaw: float = Query(0.0, ge=-L.max_abs_yaw, le=L.max_abs_yaw, description="radians, 0 = frontal"),
+               pitch: float = Query(0.0, ge=-L.max_abs_pitch, le=L.max_abs_pitch,
+                                    description="radians, + = from above"),
                size: int = Query(256, ge=L.min_render_size, le=L.max_render_size),
                kind: Literal["rgb", "mask", "depth"] = Query("rgb")):
         png, timing = render_png(backend, session, yaw, pitch, kind, size)
