@@ -36,7 +36,7 @@ import common  # bench/common.py: the script's own folder is on sys.path
 from ide3d_backend import camera, identity, semantics
 from ide3d_backend.assets import ASTRONAUT
 from ide3d_backend.metrics import psnr
-from ide3d_backend.photo import landmarks as lm
+from ide3d_backend.photo import landmarks as lm, mask as photo_mask
 from ide3d_backend.photo.align import eye_centres
 
 YAWS = (-0.52, -0.26, 0.0, 0.26, 0.52)
@@ -73,26 +73,8 @@ def face(rgb: np.ndarray):
 
 
 def face_oval_mask(points: np.ndarray, size: int) -> np.ndarray:
-    from matplotlib.path import Path as Polygon
-    oval = lm.connection_sets()["face_oval"]
-    ids = _ordered_loop(oval)
-    yy, xx = np.mgrid[0:size, 0:size] + 0.5
-    return Polygon(points[ids, :2]).contains_points(np.stack([xx.ravel(), yy.ravel()], 1)).reshape(size, size)
-
-
-def _ordered_loop(edges) -> list[int]:
-    nxt = {}
-    for a, b in edges:
-        nxt.setdefault(a, []).append(b)
-        nxt.setdefault(b, []).append(a)
-    start = min(nxt)
-    loop, prev, cur = [start], None, start
-    while True:
-        cand = [n for n in nxt[cur] if n != prev]
-        prev, cur = cur, cand[0]
-        if cur == start:
-            return loop
-        loop.append(cur)
+    """Pixels inside the face mesh's oval (the front end's own polygon and coverage)."""
+    return photo_mask.polygon_coverage(photo_mask.part_polygons(points)["face_oval"], size) >= 0.5
 
 
 def hair_edit_locality(session, G) -> dict:
