@@ -77,7 +77,7 @@ def face_oval_mask(points: np.ndarray, size: int) -> np.ndarray:
     return photo_mask.polygon_coverage(photo_mask.part_polygons(points)["face_oval"], size) >= 0.5
 
 
-def hair_edit_locality(session, G) -> dict:
+def hair_edit_locality(session) -> dict:
     from ide3d_backend import editing
     before = session.render(kind="rgb").astype(np.int16)
     hair = session.render(kind="mask") == semantics.class_id("hair")
@@ -91,7 +91,7 @@ def hair_edit_locality(session, G) -> dict:
             "in_bottom_half": float(changed[changed.shape[0] // 2:].sum() / max(n, 1))}
 
 
-def score(session, G, truth: tuple[float, float] | None, edit: bool) -> dict:
+def score(session, truth: tuple[float, float] | None, edit: bool) -> dict:
     photo = session.photo()
     res = photo.shape[0]
     ref = face(photo)
@@ -124,7 +124,7 @@ def score(session, G, truth: tuple[float, float] | None, edit: bool) -> dict:
         out["identity_distance_input_view"] = identity.distance(ref_desc, f[1])
     out["face_found_all_views"] = all(v["face_found"] for v in views.values())
     if edit:
-        out["hair_edit"] = hair_edit_locality(session, G)
+        out["hair_edit"] = hair_edit_locality(session)
     return out
 
 
@@ -152,7 +152,7 @@ def main():
             s = invert_photo(G, photo, Path(tmp) / "s", preset=args.preset, encoders=enc, parser=parser,
                              base_source=base)
             wall = time.perf_counter() - t0
-            r = score(s, G, truth, edit)
+            r = score(s, truth, edit)
             r["timings"]["wall_including_front_end"] = wall
             r["mask_source"] = s.meta.get("mask_source")
             strip = [s.photo()] + [s.render(y, s.pitch, kind="rgb") for y in YAWS]

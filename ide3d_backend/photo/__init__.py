@@ -66,11 +66,12 @@ def analyse_photo(photo, size: int = 128, parser=None, background: str = "white"
     for unreadable files, no face, a face under 64 px or a face seen only in profile.
     """
     t0 = time.perf_counter()
-    aligned = preprocess.preprocess(photo, size, background=background)
+    rgb = preprocess.load_image(photo, background)  # decoded once: segmentation reads it too
+    aligned = preprocess.preprocess(rgb, size, background=background)
     t = time.perf_counter() - t0
     if aligned.detection.source != "landmarks":
         raise preprocess.NoFaceError("the face mesh found no face; ")
-    a = analyse_aligned(preprocess.load_image(photo, background), aligned, parser)
+    a = analyse_aligned(rgb, aligned, parser)
     a.timings = {"detect_align_pnp": t, **a.timings}
     return a
 

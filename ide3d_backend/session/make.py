@@ -25,7 +25,7 @@ def invert_photo(G, photo, out_dir, mask=None, preset="fast", align: bool = True
     the user's, else the parser's. `encoders` / `parser`: the trained networks
     (sources.optional_*); None goes without."""
     size = G.cfg.superres.output_resolution
-    rgb = preprocess.load_image(photo)  # once: the front end reads it again for segmentation
+    rgb = preprocess.load_image(photo)  # decoded once: the front end segments the same array
     aligned = preprocess.preprocess(rgb, size, mask=mask, align=align)
     warnings = list(aligned.warnings)
     ids, source = aligned.mask, "user" if aligned.mask is not None else "none"
