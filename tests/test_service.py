@@ -25,6 +25,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 from PIL import Image  # noqa: E402
+from session_damage import SESSION_DAMAGE, make_sessions  # noqa: E402
 
 TOKEN = "test-token-" + "x" * 20
 ROOT = Path(__file__).resolve().parents[1]
@@ -516,49 +517,18 @@ def test_second_server_on_same_data_dir_refuses(env, tmp_path):
 
 
 # --- damaged sessions in the data dir (issue 17, items 1-3), in-process: never a 500 ----------------
-SESSION_DAMAGE = {
-    "nocamera": lambda p: _edit_session_json(p, lambda m: m.pop("camera")),
-    "name123": lambda p: _edit_session_json(p, lambda m: m.update(name=123)),
-    "creatednull": lambda p: _edit_session_json(p, lambda m: m.update(created=None)),
-    "yawabc": lambda p: _edit_session_json(p, lambda m: m["camera"].update(yaw="abc")),
-    "versionx": lambda p: _edit_session_json(p, lambda m: m["history"][0].update(version="x")),
-    "nosummary": lambda p: _edit_session_json(p, lambda m: m["history"][0].pop("summary")),
-    "badmask": lambda p: (p / "mask.png").write_bytes(np.random.default_rng(3).bytes(400)),
-    "notuned": lambda p: (p / "generator_tuned.safetensors").unlink(),
-    "emptystate": lambda p: next((p / "states").iterdir()).write_bytes(b""),
-    "escaping": lambda p: _edit_session_json(p, lambda m: m["history"][0].update(file="../good/states/x")),
-}
-
-
-def _edit_session_json(path: Path, change) -> None:
-    meta = json.loads((path / "session.json").read_text())
-    change(meta)
-    (path / "session.json").write_text(json.dumps(meta))
-
-
 @pytest.fixture(scope="module")
 def damaged_app(tmp_path_factory, torch_threads):
     from fastapi.testclient import TestClient
 
-    from ide3d_backend import editing as E
     from ide3d_backend.api import build_generator, save_generator
     from ide3d_backend.service import Settings, create_app
-    from ide3d_backend.session import Session
 
     work = tmp_path_factory.mktemp("damaged")
     ckpt = work / "tiny.safetensors"
     G = build_generator("tiny", seed=0, device="cpu").eval()
     save_generator(G, ckpt)
-    sessions = work / "data" / "sessions"
-    mask = np.zeros((128, 128), np.uint8)
-    mask[30:100, 30:100] = 1
-    name = next(k for k in G.state_dict() if k.startswith("superres.rgb"))
-    tuned = {name: G.state_dict()[name].clone() + 0.01}  # so generator_tuned.safetensors exists
-    for sid in ["good", *SESSION_DAMAGE]:
-        Session.create(sessions / sid, G, E.latents_from_seed(G, 7), 0.0, 0.0, tuned, None, mask, "user",
-                       base_source={"checkpoint": str(ckpt)})
-        if sid in SESSION_DAMAGE:
-            SESSION_DAMAGE[sid](sessions / sid)
+    make_sessions(work / "data" / "sessions", G, ckpt)
     settings = Settings(data_dir=work / "data", checkpoint=str(ckpt), token="t")
     app = create_app(settings, generator=G)
     with TestClient(app, headers={"Authorization": "Bearer t"}, raise_server_exceptions=False) as tc:

@@ -1,7 +1,9 @@
 """Property-based fuzzing of the service from its own OpenAPI schema: every operation gets
 generated requests (schemathesis when installed, else hypothesis-generated query/path/JSON
-values from the schema); none may answer 5xx. Path ids are random or, half the time, a real
-session's, so the session routes are exercised beyond 404. Bounded: ~1 minute."""
+values from the schema); none may answer 5xx. Path ids are random, a real session's, or one
+of the damaged sessions in the data dir (tests/session_damage.py: broken session.json,
+unreadable mask, missing or empty state files, paths escaping the folder), so the session
+routes are exercised beyond 404. Bounded: ~1 minute."""
 from __future__ import annotations
 
 import os
@@ -13,6 +15,7 @@ pytest.importorskip("fastapi")
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from session_damage import make_sessions  # noqa: E402
 
 TOKEN = "fuzz-token"
 EXAMPLES = int(os.environ.get("IDE3D_FUZZ_EXAMPLES", "12"))
@@ -31,12 +34,15 @@ def app_and_session(tmp_path_factory, torch_threads):
     ckpt = work / "tiny.safetensors"
     G = build_generator("tiny", seed=0, device="cpu").eval()
     save_generator(G, ckpt)
+    damaged = make_sessions(work / "data" / "sessions", G, ckpt)
     settings = Settings(data_dir=work / "data", checkpoint=str(ckpt), token=TOKEN,
                        preset_steps={"fast": (1, 0), "quality": (1, 0)})
     app = create_app(settings, generator=G, encoders=build_encoders("tiny", seed=0, device="cpu").eval())
     with TestClient(app, headers={"Authorization": f"Bearer {TOKEN}"}, raise_server_exceptions=False) as tc:
         sid = tc.post("/samples", json={"seed": 1}).json()["id"]
-        yield app, tc, sid
+        listed = {s["id"]: s for s in tc.get("/sessions").json()}
+        assert all(listed[d]["damaged"] for d in damaged) and not listed[sid]["damaged"]
+        yield app, tc, sid, damaged
 
 
 def _cap_query(query: dict | None) -> dict | None:
@@ -69,7 +75,9 @@ def _schemathesis():
 @pytest.mark.skipif(_schemathesis() is None, reason="schemathesis is not installed (the hypothesis fallback runs)")
 def test_fuzz_with_schemathesis(app_and_session):
     import schemathesis
-    app, tc, sid = app_and_session
+    app, tc, sid, damaged = app_and_session
+    targets = [None, sid, *damaged]  # None: the generated id
+    damaged_codes = []  # answers to requests on damaged sessions
     schema = schemathesis.openapi.from_asgi("/openapi.json", app, headers={"Authorization": f"Bearer {TOKEN}"})
     failures = []
     ops = [r.ok() for r in schema.get_all_operations()]
@@ -84,15 +92,17 @@ def test_fuzz_with_schemathesis(app_and_session):
 
         @settings(max_examples=EXAMPLES if mode.name == "POSITIVE" else EXAMPLES // 2, deadline=None,
                   database=None, derandomize=True, suppress_health_check=list(HealthCheck))
-        @given(case=strategy, real=st.booleans())
-        def run(case, real):
-            if real and not destructive and case.path_parameters and "sid" in case.path_parameters:
-                case.path_parameters = {**case.path_parameters, "sid": sid}
+        @given(case=strategy, target=st.sampled_from(targets))
+        def run(case, target):
+            if target and not destructive and case.path_parameters and "sid" in case.path_parameters:
+                case.path_parameters = {**case.path_parameters, "sid": target}
             case.query = _cap_query(case.query)
             headers = dict(case.headers or {})
             headers["Authorization"] = f"Bearer {TOKEN}"
             case.headers = headers
             resp = tc.request(**_request_kwargs(case))
+            if target in damaged and not destructive and "sid" in (case.path_parameters or {}):
+                damaged_codes.append(resp.status_code)
             if resp.status_code >= 500:
                 failures.append(f"{case.method} {case.formatted_path} query={case.query} body={str(case.body)[:200]} "
                                 f"-> {resp.status_code} {resp.text[:300]}")
@@ -103,8 +113,14 @@ def test_fuzz_with_schemathesis(app_and_session):
         except hypothesis.errors.Unsatisfiable:
             assert mode.name == "NEGATIVE"  # nothing to make invalid (e.g. no parameters)
     assert not failures
-    # the real session is still usable after the fuzzing
+    assert damaged_codes.count(409) >= 10, sorted(set(damaged_codes))  # the damage was really reached
+    # the real session is still usable after the fuzzing, the damaged ones still answer 409
     assert tc.get(f"/sessions/{sid}/render", params={"size": 32}).status_code == 200
+    for d in damaged:
+        assert tc.get(f"/sessions/{d}/render", params={"size": 32}).status_code == 409, d
+    # and a damaged session can be deleted
+    assert tc.delete(f"/sessions/{damaged[0]}").status_code < 300
+    assert tc.get(f"/sessions/{damaged[0]}").status_code == 404
 
 
 def _request_kwargs(case) -> dict:
@@ -168,7 +184,7 @@ def _value(schema: dict):
 
 def test_fuzz_with_hypothesis(app_and_session):
     """Schema-driven requests without schemathesis: query, path and JSON bodies."""
-    app, tc, sid = app_and_session
+    app, tc, sid, damaged = app_and_session
     spec = tc.get("/openapi.json").json()
     ops = list(_operations(spec))
     assert len(ops) >= 18
@@ -180,8 +196,8 @@ def test_fuzz_with_hypothesis(app_and_session):
         for p in op.get("parameters", []):
             v = draw(_value(p.get("schema", {})))
             if p["in"] == "path":
-                v = sid if (method != "DELETE" and draw(st.booleans())) else draw(st.from_regex(r"[A-Za-z0-9_.-]{1,20}",
-                                                                                              fullmatch=True))
+                known = draw(st.sampled_from([None, sid, *damaged])) if method != "DELETE" else None
+                v = known or draw(st.from_regex(r"[A-Za-z0-9_.-]{1,20}", fullmatch=True))
                 url = url.replace("{" + p["name"] + "}", str(v))
             elif p["in"] == "query" and draw(st.booleans()):
                 params[p["name"]] = v
