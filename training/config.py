@@ -140,6 +140,18 @@ class EncoderLossWeights:
 
 
 @dataclass(frozen=True)
+class PhotometricConfig:
+    """Recolouring of the encoders' inputs (training/photometric.py)."""
+    prob: float = 0.0                        # chance that one image is recoloured (0 = off)
+    exposure: float = 0.35                   # log2 gain ~ U[-e, e]: about +-1/3 stop
+    white_balance: float = 0.12              # per-channel log gain ~ U[-wb, wb] (mean-free)
+    contrast: tuple[float, float] = (0.7, 1.3)
+    saturation: tuple[float, float] = (0.6, 1.4)
+    gamma: tuple[float, float] = (0.8, 1.25)
+    shading: float = 0.35                    # ramp amplitude: brightness x (1 + s * t), t in [-1, 1]
+
+
+@dataclass(frozen=True)
 class EncoderTrainConfig:
     preset: str = "paper"               # encoder size preset (ide3d_backend.config.get_encoder_config)
     batch: int = 8                      # latents per step (release: batch 8)
@@ -162,6 +174,8 @@ class EncoderTrainConfig:
     pose_batch: int = 0                 # more dataset images per step for the pose term only: no
                                         # rendering, so the pose head sees many cameras cheaply
     xflip: bool = True                  # mirror dataset images at random
+    photometric: PhotometricConfig = field(default_factory=PhotometricConfig)  # light/white balance of
+                                        # the images E_t/E_s read (not their targets, not E_can's inputs)
     repeat_batch: bool = False          # every step reuses step 0's batch (overfitting checks)
     weights: EncoderLossWeights = field(default_factory=EncoderLossWeights)
     snapshot_every: int = 500

@@ -46,13 +46,22 @@ from ide3d_backend.perceptual import perceptual_distance
 from .config import EncoderTrainConfig
 from .dataset import InMemoryDataset
 from .losses import soft_dice_loss
+from .photometric import augment
 from .pose_head import fit_pose_head
 from .run import RunTrainer
 from .synthetic import angles_to_labels, frozen_generator, labels_to_angles, sample_ws, step_rng
 
 
+PHOTOMETRIC_SALT = 7  # step_rng salt of the photometric augmentation's stream
+
+
 def _mse(a, b):
     return (a - b).square().mean()
+
+
+def _seen(images: dict) -> torch.Tensor:
+    """The image an encoder reads: the recoloured copy when there is one, else the image."""
+    return images.get("image_in", images["image"])
 
 
 class EncoderTrainer(RunTrainer):
@@ -180,6 +189,12 @@ class EncoderTrainer(RunTrainer):
             flips = rng.random(cfg.pose_batch) < 0.5 if cfg.xflip else None
             extra = self.data.batch(idx, flips)
             batch["pose_images"] = {key: extra[key].to(self.dev) for key in ("image", "mask", "label")}
+        if cfg.photometric.prob > 0:  # its own stream: every other draw of the step stays as it was
+            _, pgen = step_rng(cfg.seed, 0 if cfg.repeat_batch else step, PHOTOMETRIC_SALT)
+            batch["image_in"] = augment(batch["image"], cfg.photometric, pgen)
+            for key in ("real", "pose_images"):
+                if key in batch:
+                    batch[key]["image_in"] = augment(batch[key]["image"], cfg.photometric, pgen)
         if cfg.repeat_batch:
             self._fixed_batch = batch
         return batch
@@ -190,7 +205,7 @@ class EncoderTrainer(RunTrainer):
         r_rec = cfg.recon_neural_resolution or cfg.neural_resolution
         w_avg = G.mapping.w_avg
         ws_true = batch["ws"].repeat(k, 1, 1)
-        shape, tex, pose = enc.offsets_and_pose(batch["image"], batch["mask"])
+        shape, tex, pose = enc.offsets_and_pose(_seen(batch), batch["mask"])
         ws_hat = w_avg + torch.cat([shape, tex], 1)
         terms: dict[str, torch.Tensor] = {}
         terms["latent_t"] = w.latent_t * _mse(ws_hat[:, S:], ws_true[:, S:])
@@ -221,7 +236,7 @@ class EncoderTrainer(RunTrainer):
                                                w.can_rgb, w.can_perceptual, w.can_mask, w.can_mask_dice, "can_"))
         if "real" in batch and (with_recon or self.head_ws is not None or w.real_pose):
             real = batch["real"]
-            shape_real, tex, pose_real = enc.offsets_and_pose(real["image"], real["mask"])
+            shape_real, tex, pose_real = enc.offsets_and_pose(_seen(real), real["mask"])
             ws_real = w_avg + torch.cat([shape_real, tex], 1)
             if self.head_ws is not None:
                 keep = ~real["flipped"]
@@ -236,7 +251,7 @@ class EncoderTrainer(RunTrainer):
                 preds.append(pose_real)
                 labels.append(batch["real"]["label"])
             if "pose_images" in batch:
-                preds.append(enc.pose(batch["pose_images"]["image"], batch["pose_images"]["mask"]))
+                preds.append(enc.pose(_seen(batch["pose_images"]), batch["pose_images"]["mask"]))
                 labels.append(batch["pose_images"]["label"])
             pred = torch.cat(preds)
             terms["real_pose"] = w.real_pose * _mse(pred, labels_to_angles(torch.cat(labels), pred.dtype, self.dev))
