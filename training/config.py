@@ -137,6 +137,10 @@ class EncoderLossWeights:
     real_mask_dice: float = 0.0
     real_latent: float = 1.0            # dataset images with --latents: w-space L2 to the head's fitted code
     real_pose: float = 1.0              # and L2 on (yaw, pitch) from the image's camera label
+    can_real_rgb: float = 1.0           # E_can on dataset heads (can_real_batch): reconstruction of the
+    can_real_perceptual: float = 0.5    # frontal view it reads and of another view of the same head
+    can_real_mask: float = 0.5
+    can_real_mask_dice: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,10 @@ class EncoderTrainConfig:
     recon_pose: str = "true"            # render reconstructions from the "true" or the "predicted" pose
     canonical: bool = True              # train E_can in the same step
     real_batch: int = 0                 # dataset images per step when --data is given
+    can_real_batch: int = 0             # dataset heads per step whose frontal view E_can reads (needs a
+                                        # dataset with one frontal view per head: `ide3d data synth
+                                        # --canonical-first`); rebuilt from it, the head is compared with
+                                        # that view and with another of its views (multi-view truth)
     pose_batch: int = 0                 # more dataset images per step for the pose term only: no
                                         # rendering, so the pose head sees many cameras cheaply
     xflip: bool = True                  # mirror dataset images at random

@@ -28,6 +28,17 @@ class InMemoryDataset:
         remap = {g: j for j, g in enumerate(uniq)}
         self.groups = torch.tensor([remap[g] for g in groups])
         self.num_groups = len(uniq)
+        # Heads with a frontal view (yaw = pitch = 0) and at least one other: E_can's real inputs.
+        frontal = [abs(y) < 1e-4 and abs(p) < 1e-4 for y, p in (camera.angles_from_label(l)[:2]
+                                                                 for l in self.labels.numpy())]
+        self.frontal_of: dict[int, int] = {}
+        self.others_of: dict[int, list[int]] = {}
+        for i, (g, f) in enumerate(zip(self.groups.tolist(), frontal)):
+            if f:
+                self.frontal_of.setdefault(g, i)
+            else:
+                self.others_of.setdefault(g, []).append(i)
+        self.frontal_heads = sorted(g for g in self.frontal_of if g in self.others_of)
 
     def __len__(self):
         return len(self.images)

@@ -52,11 +52,20 @@ from .run import RunTrainer
 from .synthetic import angles_to_labels, frozen_generator, labels_to_angles, sample_ws, step_rng
 
 
-PHOTOMETRIC_SALT = 7  # step_rng salt of the photometric augmentation's stream
+PHOTOMETRIC_SALT = 7  # step_rng salts of streams added later: earlier settings' draws stay as they were
+CAN_REAL_SALT = 8
 
 
 def _mse(a, b):
     return (a - b).square().mean()
+
+
+def _at_resolution(image: torch.Tensor, mask: torch.Tensor, size: int):
+    """A dataset image and its mask at the reconstructions' resolution."""
+    if image.shape[-1] == size:
+        return image, mask
+    return (F.interpolate(image, size=(size, size), mode="area"),
+            F.interpolate(mask[:, None].float(), size=(size, size), mode="nearest")[:, 0].long())
 
 
 def _seen(images: dict) -> torch.Tensor:
@@ -80,7 +89,7 @@ class EncoderTrainer(RunTrainer):
         self.enc: Encoders = build_encoders(ecfg, seed=cfg.seed, device=self.dev).train()
         self.frontal = camera.label_tensor(device=self.dev)[0]
         self.data = None
-        if data_dir is not None and (cfg.real_batch > 0 or cfg.pose_batch > 0):
+        if data_dir is not None and (cfg.real_batch > 0 or cfg.pose_batch > 0 or cfg.can_real_batch > 0):
             self.data = InMemoryDataset(Path(data_dir), self.G.cfg.superres.output_resolution)
         self.init_note = None
         if init_checkpoint is not None:
@@ -189,6 +198,8 @@ class EncoderTrainer(RunTrainer):
             flips = rng.random(cfg.pose_batch) < 0.5 if cfg.xflip else None
             extra = self.data.batch(idx, flips)
             batch["pose_images"] = {key: extra[key].to(self.dev) for key in ("image", "mask", "label")}
+        if self.data is not None and cfg.can_real_batch > 0:
+            batch["can_real"] = self._can_real_batch(step)
         if cfg.photometric.prob > 0:  # its own stream: every other draw of the step stays as it was
             _, pgen = step_rng(cfg.seed, 0 if cfg.repeat_batch else step, PHOTOMETRIC_SALT)
             batch["image_in"] = augment(batch["image"], cfg.photometric, pgen)
@@ -198,6 +209,22 @@ class EncoderTrainer(RunTrainer):
         if cfg.repeat_batch:
             self._fixed_batch = batch
         return batch
+
+    def _can_real_batch(self, step: int) -> dict:
+        """Dataset heads for E_can: each head's frontal view and one other view of it (same mirroring)."""
+        cfg, data = self.cfg, self.data
+        if not data.frontal_heads:
+            raise ValueError("can_real_batch needs a dataset with a frontal view of every head "
+                             "(make it with `ide3d data synth --canonical-first`)")
+        rng, _ = step_rng(cfg.seed, 0 if cfg.repeat_batch else step, CAN_REAL_SALT)
+        heads = rng.choice(data.frontal_heads, size=cfg.can_real_batch)
+        front = np.array([data.frontal_of[g] for g in heads])
+        other = np.array([rng.choice(data.others_of[g]) for g in heads])
+        flips = rng.random(len(heads)) < 0.5 if cfg.xflip else None
+        f, o = data.batch(front, flips), data.batch(other, flips)
+        return {"image": f["image"].to(self.dev), "mask": f["mask"].to(self.dev),
+                "view_image": o["image"].to(self.dev), "view_mask": o["mask"].to(self.dev),
+                "view_label": o["label"].to(self.dev)}
 
     def losses(self, batch: dict, with_recon: bool = True) -> dict[str, torch.Tensor]:
         cfg, w, G, enc = self.cfg, self.cfg.weights, self.G, self.enc
@@ -234,6 +261,17 @@ class EncoderTrainer(RunTrainer):
                 rec = self._render(ws_can, self.frontal.expand(B, -1), r_rec, grad=True)
                 terms.update(self._recon_terms(rec, batch["image_can"], batch["mask_can"],
                                                w.can_rgb, w.can_perceptual, w.can_mask, w.can_mask_dice, "can_"))
+        if with_recon and "can_real" in batch:
+            cr = batch["can_real"]
+            ws_cr = w_avg + enc.canonical_offsets(cr["image"], cr["mask"])
+            planes = G.planes(ws_cr)
+            n = ws_cr.shape[0]
+            for prefix, c, image, mask in (("can_real_", self.frontal.expand(n, -1), cr["image"], cr["mask"]),
+                                           ("can_real_view_", cr["view_label"], cr["view_image"], cr["view_mask"])):
+                rec = self._render(ws_cr, c, r_rec, grad=True, planes=planes)
+                image, mask = _at_resolution(image, mask, rec["image"].shape[-1])
+                terms.update(self._recon_terms(rec, image, mask, w.can_real_rgb, w.can_real_perceptual,
+                                               w.can_real_mask, w.can_real_mask_dice, prefix))
         if "real" in batch and (with_recon or self.head_ws is not None or w.real_pose):
             real = batch["real"]
             shape_real, tex, pose_real = enc.offsets_and_pose(_seen(real), real["mask"])
@@ -257,11 +295,7 @@ class EncoderTrainer(RunTrainer):
             terms["real_pose"] = w.real_pose * _mse(pred, labels_to_angles(torch.cat(labels), pred.dtype, self.dev))
         if with_recon and "real" in batch:
             rec = self._render(ws_real, real["label"], r_rec, grad=True)
-            image, mask = real["image"], real["mask"]
-            R = rec["image"].shape[-1]
-            if image.shape[-1] != R:
-                image = F.interpolate(image, size=(R, R), mode="area")
-                mask = F.interpolate(mask[:, None].float(), size=(R, R), mode="nearest")[:, 0].long()
+            image, mask = _at_resolution(real["image"], real["mask"], rec["image"].shape[-1])
             terms.update(self._recon_terms(rec, image, mask, w.real_rgb, w.real_perceptual, w.real_mask,
                                             w.real_mask_dice, "real_"))
         return terms

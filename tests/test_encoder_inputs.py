@@ -1,7 +1,9 @@
-"""Photometric augmentation of the encoders' inputs (training/photometric.py): neutral
-settings are the identity, a pure gamma matches its formula, draws are reproducible, and
-the encoder trainer feeds the recoloured images to E_t/E_s while every other random draw
-of the step and the reconstruction targets stay as they were."""
+"""What the encoders read in training. Photometric augmentation (training/photometric.py):
+neutral settings are the identity, a pure gamma matches its formula, draws are
+reproducible, and the trainer feeds the recoloured images to E_t/E_s while every other
+random draw of the step and the reconstruction targets stay as they were. E_can on
+dataset heads (can_real_batch): it reads each head's frontal view and is scored on it
+and on another view of the same head."""
 from __future__ import annotations
 
 import dataclasses
@@ -81,3 +83,39 @@ def test_the_encoders_read_the_recoloured_images_and_targets_stay(tmp_path, monk
     # the reconstruction targets are the original images, not the recoloured ones
     assert torch.equal(targets[0], batch["image"]) and torch.equal(targets[-1], batch["image_can"])
     assert torch.isfinite(terms["rgb"]) and terms["rgb"] > 0
+
+
+def test_e_can_reads_dataset_heads_frontal_view_and_is_compared_with_another_view(tmp_path):
+    """can_real_batch: E_can reads a head's frontal view; its reconstruction is scored
+    against that view and against another view of the same head, at that view's camera."""
+    from ide3d_backend import camera, synthheads as synth
+    from ide3d_backend.api import build_generator
+    from training.train_encoders import EncoderTrainer
+
+    G = build_generator("tiny", seed=0, device="cpu")
+    data = tmp_path / "heads"
+    synth.write_dataset(data, 3, 32, views=3, seed=0, progress=False, canonical_first=True, workers=1)
+    base = dict(batch=1, views=2, neural_resolution=8, recon_neural_resolution=8, recon_every=1,
+                real_batch=0, snapshot_every=0, log_every=1, xflip=False, can_real_batch=2)
+    tr = EncoderTrainer(G, tmp_path / "run", get_encoder_train_config("tiny").replace(**base), data_dir=data)
+    assert tr.data.frontal_heads == [0, 1, 2]
+    cr = tr.make_batch(0)["can_real"]
+    frontal = camera.label_tensor()[0]
+    for i in range(2):
+        front = next(j for j in range(len(tr.data)) if torch.equal(tr.data.images[j], cr["image"][i]))
+        assert torch.allclose(tr.data.labels[front], frontal, atol=1e-6)
+        view = next(j for j in range(len(tr.data)) if torch.equal(tr.data.images[j], cr["view_image"][i]))
+        assert tr.data.groups[view] == tr.data.groups[front] and view != front
+        assert torch.equal(cr["view_label"][i], tr.data.labels[view])
+    terms = tr.losses(tr.make_batch(0))
+    for name in ("can_real_rgb", "can_real_view_rgb", "can_real_view_mask"):
+        assert torch.isfinite(terms[name]) and terms[name] > 0, name
+    (terms["can_real_rgb"] + terms["can_real_view_rgb"]).backward()
+    grads = [p.grad for p in tr.enc.canonical.parameters() if p.grad is not None]
+    assert grads and any(g.abs().sum() > 0 for g in grads)
+    # a dataset without frontal views says what to do
+    plain = tmp_path / "plain"
+    synth.write_dataset(plain, 2, 32, views=2, seed=1, progress=False, workers=1)
+    tr2 = EncoderTrainer(G, tmp_path / "run2", get_encoder_train_config("tiny").replace(**base), data_dir=plain)
+    with pytest.raises(ValueError, match="--canonical-first"):
+        tr2.make_batch(0)
