@@ -36,10 +36,12 @@ def layout(head) -> None:
     head.lid_cut = ec[1] + head.lid_r[1] * (1.0 - 2.0 * pr.eyelid)  # the lid exists above this y
 
     my, op, sm = pr.mouth_y, pr.mouth_open, head.mouth_surface
-    head.uteeth_c = (0.0, my + op / 2 - 0.0005, sm - 0.0075)
-    head.uteeth_r = (pr.mouth_width * 0.68, 0.0045, 0.013)
-    head.lteeth_c = (0.0, my - op / 2 + 0.0008, sm - 0.0095)
-    head.lteeth_r = (pr.mouth_width * 0.6, 0.0038, 0.013)
+    head.uteeth_c = (0.0, my + op / 2 - 0.001, sm - 0.0075)
+    head.uteeth_r = (pr.mouth_width * 0.68, 0.005, 0.013)
+    head.lteeth_c = (0.0, my - op / 2 + 0.001, sm - 0.0095)
+    head.lteeth_r = (pr.mouth_width * 0.6, 0.004, 0.013)
+    if pr.teeth:  # recess the cavity so the teeth stand in front of it
+        head.mouth_c = (0.0, my, sm - 0.022)
 
     lip_top = my + op / 2 + pr.upper_lip * 1.75
     head.moustache_c = (0.0, lip_top + 0.0045, sm + 0.001)

@@ -34,7 +34,7 @@ class Variety:
     key_elevation: tuple = (-0.25, 1.0)  # radians above the horizon
     key_azimuth: float = 1.3  # |angle| from the front, radians
     key_intensity: tuple = (0.5, 1.05)
-    ambient: tuple = (0.12, 0.40)
+    ambient: tuple = (0.18, 0.42)
     light_warmth: float = 0.18  # colour temperature spread of the lights
     p_fill_light: float = 0.5
     fill_intensity: tuple = (0.1, 0.4)
