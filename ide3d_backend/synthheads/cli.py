@@ -20,8 +20,12 @@ def _synth(args) -> int:
 def _grid(args) -> int:
     from .writer import make_grid
 
+    from .writer import GRID_VIEWS
+
     seeds = range(args.seed, args.seed + args.rows)
-    make_grid(seeds, resolution=args.resolution, out=args.out, variety=args.variety, columns=args.columns)
+    views = GRID_VIEWS if args.yaw is None else tuple((float(y), 0.0) for y in args.yaw)
+    make_grid(seeds, views=views, resolution=args.resolution, out=args.out, variety=args.variety,
+              columns=args.columns)
     print(f"wrote {args.out}")
     return 0
 
@@ -53,5 +57,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     grid.add_argument("--resolution", type=int, default=128)
     grid.add_argument("--variety", choices=VARIETIES, default="classic", help="classic (default) or rich")
     grid.add_argument("--columns", type=int, default=1, help="heads side by side (default 1)")
+    grid.add_argument("--yaw", type=float, nargs="+", default=None,
+                      help="view yaws in radians (default: -0.45, 0 and 0.4 with a little pitch)")
     grid.set_defaults(func=_grid)
     return data

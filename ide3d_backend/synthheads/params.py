@@ -154,21 +154,8 @@ def _pick(rng: np.random.Generator, table: np.ndarray, probs: np.ndarray, jitter
     return tuple(float(v) for v in np.clip(c, 0.0, 1.0))
 
 
-def sample_params(seed: int, variety="classic") -> HeadParams:
-    """All random choices of head `seed` (numpy Generator; deterministic).
-
-    `variety` (a name or variety.Variety): "classic" = the original heads, bit for bit;
-    "rich" draws the same classic choices, then the extra ones from a second stream."""
-    from .variety import apply_variety, get_variety
-
-    v = get_variety(variety)
-    p = _sample_classic(seed)
-    if v.name != "classic":
-        apply_variety(p, v)
-    return p
-
-
-def _sample_classic(seed: int) -> HeadParams:
+def sample_classic(seed: int) -> HeadParams:
+    """The classic random choices of head `seed` (variety.sample_params adds the rich ones)."""
     rng = np.random.default_rng([int(seed), 0x1D3])
     u = rng.uniform
     n = lambda s: float(rng.normal(0.0, s))  # noqa: E731

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 
 from . import rich_shapes
-from .params import HeadParams, sample_params
+from .params import HeadParams
+from .variety import sample_params
 from .sdf import (  # noqa: F401  (primitives and class ids are re-exported for appearance/render)
     BOX_HALF, CLOTH, EAR_R, EYE_G, HAIR, HAT, L_BROW, L_EAR, L_EYE, L_LIP, MOUTH, NECK, NECK_L, NOSE,
     R_BROW, R_EAR, R_EYE, SKIN, U_LIP, EllipsoidBank, _components, _length, local, rotation, sd_box,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .params import HeadParams, _hsv
+from .params import HeadParams, _hsv, sample_classic
 
 RICH_STREAM = 0x21C4
 
@@ -178,6 +178,18 @@ def apply_variety(p: HeadParams, v: Variety) -> HeadParams:
     if rng.random() < 0.3:  # coloured / transparent plastic frames
         p.frame_colour = _hsv(u(0, 1), u(0.3, 0.9), u(0.2, 0.8))
     p.background_style = str(rng.choice(BACKGROUNDS, p=np.asarray(v.background_probs)))
+    return p
+
+
+def sample_params(seed: int, variety="classic") -> HeadParams:
+    """All random choices of head `seed` (numpy Generators; deterministic).
+
+    `variety` (a preset name or a Variety): "classic" = the original heads, bit for bit;
+    "rich" draws the same classic choices, then the extra ones from a second stream."""
+    v = get_variety(variety)
+    p = sample_classic(seed)
+    if v.extras:
+        apply_variety(p, v)
     return p
 
 
