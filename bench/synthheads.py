@@ -1,6 +1,7 @@
 """Benchmark SynthHeads rendering (RGB + mask + depth) on the CPU.
 
     .venv/bin/python bench/synthheads.py [--heads 6] [--out bench/results/synthheads.json]
+    .venv/bin/python bench/synthheads.py --compare-varieties [--out bench/results/synthheads_varieties.json]
 
 Measures images/s (best and median of --repeats passes) at 64^2 and 128^2 for
 - single: one `render_head` call per image (a new pose each time),
@@ -10,6 +11,11 @@ Measures images/s (best and median of --repeats passes) at 64^2 and 128^2 for
 - writer: `write_dataset` wall-clock (1 and 2 worker processes, PNGs included).
 torch.set_num_threads(2) as asked; the tracer itself runs its small ops on one
 thread (see render.RENDER_THREADS), which is faster and robust on a shared CPU.
+
+--compare-varieties measures the classic and the rich heads instead, alternating
+the two passes round after round (same conditions on a shared machine): head
+set-up + `render_views` of 4 poses per head (what `ide3d data synth --views 4` does
+per head, PNG writing excluded), images/s wall-clock and per CPU-second.
 """
 from __future__ import annotations
 
@@ -64,6 +70,31 @@ def bench(heads: int, resolution: int, views: int = 4, repeats: int = 3) -> dict
                 batched_images_per_cpu_s=r2(np.median(batched_cpu)))
 
 
+def bench_varieties(heads: int, resolution: int, views: int = 4, rounds: int = 3) -> dict:
+    """Classic vs rich: per round, one pass of each (set-up + render of `views` poses per head)."""
+    rng = np.random.default_rng(0)
+    labels = [camera.sample_labels(views, rng) for _ in range(heads)]
+    seeds = [3000 + i for i in range(heads)]
+    render_views(sample_head(1, "rich"), labels[0][:1], 16)  # warm-up
+    wall = {"classic": [], "rich": []}
+    cpu = {"classic": [], "rich": []}
+    n = heads * views
+    for _ in range(rounds):
+        for variety in ("classic", "rich"):
+            t, c = time.perf_counter(), time.process_time()
+            for s, lab in zip(seeds, labels):
+                render_views(sample_head(s, variety), lab, resolution)
+            wall[variety].append(n / (time.perf_counter() - t))
+            cpu[variety].append(n / (time.process_time() - c))
+    r2 = lambda v: round(float(v), 3)  # noqa: E731
+    out = dict(resolution=resolution, heads=heads, views=views, rounds=rounds)
+    for variety in ("classic", "rich"):
+        out[variety] = dict(images_per_s_median=r2(np.median(wall[variety])), images_per_s_best=r2(max(wall[variety])),
+                            images_per_cpu_s_median=r2(np.median(cpu[variety])))
+    out["rich_over_classic_cpu_time"] = r2(np.median(cpu["classic"]) / np.median(cpu["rich"]))
+    return out
+
+
 def bench_writer(count: int, resolution: int) -> dict:
     """Wall-clock of `write_dataset` (PNG writing included) with 1 and 2 worker processes."""
     import tempfile
@@ -86,22 +117,35 @@ def main(argv=None) -> int:
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--writer-count", type=int, default=16, help="heads for the dataset-writer timing")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "synthheads.json"))
+    ap.add_argument("--out", default=None, help="JSON output (default bench/results/synthheads.json, "
+                                                "or synthheads_varieties.json with --compare-varieties)")
+    ap.add_argument("--compare-varieties", action="store_true", help="classic vs rich heads, alternating")
+    ap.add_argument("--resolution", type=int, default=128, help="with --compare-varieties")
     args = ap.parse_args(argv)
     torch.set_num_threads(2)
     info = dict(machine=machine())
+    if args.compare_varieties:
+        out = args.out or str(Path(__file__).parent / "results" / "synthheads_varieties.json")
+        info["command"] = "python bench/synthheads.py " + " ".join(sys.argv[1:] if argv is None else argv)
+        info["varieties"] = bench_varieties(args.heads, args.resolution, rounds=args.repeats)
+        return _save(info, out)
+    args.out = args.out or str(Path(__file__).parent / "results" / "synthheads.json")
     t = time.perf_counter()
     for i in range(args.heads):
         sample_head(2000 + i).bounds()
     info["head_setup_s"] = round((time.perf_counter() - t) / args.heads, 4)
     info["results"] = [bench(args.heads, r, repeats=args.repeats) for r in (64, 128)]
     info["writer"] = bench_writer(count=args.writer_count, resolution=128)
+    return _save(info, args.out)
+
+
+def _save(info: dict, out: str) -> int:
     try:
         info["machine"]["load_average_at_end"] = os.getloadavg()
     except OSError:
         pass
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(info, indent=2) + "\n")
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    Path(out).write_text(json.dumps(info, indent=2) + "\n")
     print(json.dumps(info, indent=2))
     return 0
 

@@ -1,6 +1,7 @@
 """SynthHeads: procedural 3D heads with 19-class semantics, cameras and exact geometry.
 
-    head = sample_head(seed)                 # HeadParams + SDF + albedo
+    head = sample_head(seed)                 # HeadParams + SDF + albedo (classic variety)
+    head = sample_head(seed, "rich")         # lights, expressions, beards, ... (variety.py)
     out = render_head(head, label, 128)      # rgb, mask (class ids), depth
     v, f, labels = ground_truth_mesh(head)   # watertight labelled mesh
     write_dataset("out", count=100, resolution=128, views=2)
@@ -8,11 +9,12 @@
 Convention: l_* = the person's left = world +x side (appears on the image
 RIGHT in a frontal view).
 """
-from .params import HeadParams, sample_params
+from .params import HeadParams
+from .variety import Variety, sample_params
 from .shapes import Head, build_head, sample_head
 from .render import render_head, render_views
 
-__all__ = ["HeadParams", "sample_params", "Head", "build_head", "sample_head", "render_head",
+__all__ = ["HeadParams", "Variety", "sample_params", "Head", "build_head", "sample_head", "render_head",
            "render_views", "ground_truth_mesh", "write_dataset", "make_grid"]
 
 

@@ -3,13 +3,16 @@ from __future__ import annotations
 
 import argparse
 
+VARIETIES = ("classic", "rich")  # variety.PRESETS (not imported here: the CLI stays light)
+
 
 def _synth(args) -> int:
     from .writer import write_dataset
 
     meta = write_dataset(args.out, count=args.count, resolution=args.resolution, views=args.views,
                          seed=args.seed, progress=not args.quiet,
-                         canonical_first=args.canonical_first, workers=args.workers)
+                         canonical_first=args.canonical_first, workers=args.workers,
+                         variety=args.variety)
     print(f"wrote {len(meta['labels'])} images of {len(meta['groups'])} heads to {args.out}")
     return 0
 
@@ -17,8 +20,12 @@ def _synth(args) -> int:
 def _grid(args) -> int:
     from .writer import make_grid
 
+    from .writer import GRID_VIEWS
+
     seeds = range(args.seed, args.seed + args.rows)
-    make_grid(seeds, resolution=args.resolution, out=args.out)
+    views = GRID_VIEWS if args.yaw is None else tuple((float(y), 0.0) for y in args.yaw)
+    make_grid(seeds, views=views, resolution=args.resolution, out=args.out, variety=args.variety,
+              columns=args.columns)
     print(f"wrote {args.out}")
     return 0
 
@@ -38,6 +45,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     synth.add_argument("--canonical-first", action="store_true", help="make view 0 of every head frontal")
     synth.add_argument("--workers", type=int, default=None, help="worker processes (default: auto)")
     synth.add_argument("--quiet", action="store_true", help="no progress bar")
+    synth.add_argument("--variety", choices=VARIETIES, default="classic",
+                       help="head distribution: classic (default, the shipped model's) or rich "
+                            "(random lights, expressions, skin detail, beards, glasses, backgrounds)")
     synth.set_defaults(func=_synth)
 
     grid = sub.add_parser("grid", help="write a sample grid PNG (RGB | mask, 3 views per head)")
@@ -45,5 +55,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     grid.add_argument("--rows", type=int, default=6, help="number of heads (default 6)")
     grid.add_argument("--seed", type=int, default=0, help="first head seed (default 0)")
     grid.add_argument("--resolution", type=int, default=128)
+    grid.add_argument("--variety", choices=VARIETIES, default="classic", help="classic (default) or rich")
+    grid.add_argument("--columns", type=int, default=1, help="heads side by side (default 1)")
+    grid.add_argument("--yaw", type=float, nargs="+", default=None,
+                      help="view yaws in radians (default: -0.45, 0 and 0.4 with a little pitch)")
     grid.set_defaults(func=_grid)
     return data

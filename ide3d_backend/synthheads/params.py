@@ -115,6 +115,34 @@ class HeadParams:
     background_bottom: tuple = (0.4, 0.4, 0.4)
     blush: float = 0.3
     noise_seed: int = 0
+    # ---- the "rich" variety (variety.py); these defaults are the classic heads ----
+    rich: bool = False  # True: rich geometry hooks, lighting, skin detail and backgrounds
+    key_dir: tuple = (0.38, 0.55, 0.74)  # world-space key light (towards the light)
+    key_colour: tuple = (1.0, 0.97, 0.92)
+    key_intensity: float = 0.78
+    ambient: float = 0.30
+    fill_dir: tuple = (-0.5, 0.1, 0.8)
+    fill_colour: tuple = (1.0, 1.0, 1.0)
+    fill_intensity: float = 0.0  # 0 = no second light
+    white_balance: tuple = (1.0, 1.0, 1.0)  # camera channel gains
+    exposure: float = 1.0
+    brow_raise: float = 0.0  # lifts the brows (world units)
+    eyelid: float = 0.0  # 0 open .. 1 closed (upper lid lowered over the eye)
+    teeth: int = 0  # visible tooth rows in an open mouth: 0, 1 (upper) or 2
+    pores: float = 0.0
+    freckles: float = 0.0
+    blemishes: float = 0.0
+    eye_shadow: float = 0.0
+    eye_shadow_colour: tuple = (0.45, 0.35, 0.45)
+    eyeliner: float = 0.0
+    beard: str = "none"  # none, stubble, moustache, goatee, full
+    beard_thickness: float = 0.0
+    beard_colour: tuple = (0.1, 0.08, 0.06)
+    glasses_shape: str = ""  # "" = classic (glasses_round); round, rect, aviator, cateye, wide
+    frame_thickness: float = 0.0028
+    lens_tint: float = 0.0  # 0 clear .. 1 opaque lens colour
+    lens_colour: tuple = (0.1, 0.1, 0.1)
+    background_style: str = "smooth"  # smooth (classic), gradient, radial, noise, shapes
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -126,8 +154,8 @@ def _pick(rng: np.random.Generator, table: np.ndarray, probs: np.ndarray, jitter
     return tuple(float(v) for v in np.clip(c, 0.0, 1.0))
 
 
-def sample_params(seed: int) -> HeadParams:
-    """All random choices of head `seed` (numpy Generator; deterministic)."""
+def sample_classic(seed: int) -> HeadParams:
+    """The classic random choices of head `seed` (variety.sample_params adds the rich ones)."""
     rng = np.random.default_rng([int(seed), 0x1D3])
     u = rng.uniform
     n = lambda s: float(rng.normal(0.0, s))  # noqa: E731

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..model.ray_sampler import pixel_grid, sample_rays
-from . import appearance
+from . import appearance, lighting, rich_shapes, skin_detail
 from .shapes import BOX_HALF, torch_threads as _threads
 
 MAX_STEPS = 56
@@ -95,13 +95,47 @@ def ambient_occlusion(head, pts: torch.Tensor, normals: torch.Tensor) -> torch.T
     return (1.0 - occ).clamp(0.0, 1.0)
 
 
-def _shade_hits(head, pts, dirs, with_class=True):
-    dist, cls = head.sdf(pts)
+def _shade_hits(head, pts, dirs):
+    """(rgb, class, material or None) at hit points."""
+    if head.params.rich:
+        dist, cls, mat = head.sdf_material(pts)
+    else:
+        (dist, cls), mat = head.sdf(pts), None
     nrm = normals_at(head, pts, centre=dist)
     ao = ambient_occlusion(head, pts, nrm)
     alb = appearance.albedo(head, pts, cls)
-    rgb = appearance.shade(alb, nrm, dirs, ao, cls)
-    return rgb, cls
+    if mat is None:
+        return appearance.shade(alb, nrm, dirs, ao, cls), cls, None
+    alb = skin_detail.refine(head, pts, cls, mat, alb)
+    return lighting.shade(head, pts, alb, nrm, dirs, ao, cls), cls, mat
+
+
+def _background(params, uv):
+    return lighting.background(params, uv) if params.rich else appearance.background(params, uv)
+
+
+def _colour_rays(head, o, d, hit, t, uv):
+    """RGB (N, 3) of all rays, the hit indices and their classes.
+
+    A ray that hits a lens is coloured by what lies behind the lens (traced again
+    without lenses), filtered by the lens tint, plus the lens's own reflection."""
+    hidx = hit.nonzero().squeeze(1)
+    pts = o[hidx] + d[hidx] * t[hidx, None]
+    rgb_hit, cls, mat = _shade_hits(head, pts, d[hidx])
+    rgb = torch.zeros(o.shape[0], 3)
+    bg = ~hit
+    rgb[bg] = _background(head.params, uv[bg])
+    rgb[hidx] = rgb_hit
+    if mat is not None and rich_shapes.has_lenses(head) and not getattr(head, "no_lenses", False):
+        lens = (mat == lighting.LENS).nonzero().squeeze(1)
+        if lens.numel():
+            ids = hidx[lens]
+            o2 = pts[lens] + d[ids] * (2 * rich_shapes.LENS_HALF + 0.002)
+            with rich_shapes.lenses_removed(head):
+                hit2, t2 = trace(head, o2, d[ids])
+                behind = _colour_rays(head, o2, d[ids], hit2, t2, uv[ids])[0]
+            rgb[ids] = rgb_hit[lens] + behind * lighting.lens_transmission(head.params)[None]
+    return rgb, hidx, cls
 
 
 RENDER_THREADS = 1
@@ -134,15 +168,8 @@ def _render_views(head, labels, resolution, supersample):
     origins, dirs = sample_rays(lab, r)
     o, d = origins.reshape(-1, 3), dirs.reshape(-1, 3)
     hit, t = trace(head, o, d)
-    hidx = hit.nonzero().squeeze(1)
-    pts = o[hidx] + d[hidx] * t[hidx, None]
-    rgb_hit, cls = _shade_hits(head, pts, d[hidx])
-
     uv = pixel_grid(r).repeat(b, 1)
-    rgb = torch.zeros(b * r * r, 3)
-    bg = ~hit
-    rgb[bg] = appearance.background(head.params, uv[bg])
-    rgb[hidx] = rgb_hit
+    rgb, hidx, cls = _colour_rays(head, o, d, hit, t, uv)
     mask = torch.zeros(b * r * r, dtype=torch.uint8)
     mask[hidx] = cls.to(torch.uint8)
     depth = torch.full((b * r * r,), float("inf"))
@@ -162,13 +189,8 @@ def _supersampled_rgb(head, lab, r, s):
     origins, dirs = sample_rays(lab, r * s)
     o, d = origins.reshape(-1, 3), dirs.reshape(-1, 3)
     hit, t = trace(head, o, d)
-    hidx = hit.nonzero().squeeze(1)
-    pts = o[hidx] + d[hidx] * t[hidx, None]
-    rgb_hit, _ = _shade_hits(head, pts, d[hidx])
-    rgb = torch.zeros(o.shape[0], 3)
     uv = pixel_grid(r * s).repeat(b, 1)
-    rgb[~hit] = appearance.background(head.params, uv[~hit])
-    rgb[hidx] = rgb_hit
+    rgb = _colour_rays(head, o, d, hit, t, uv)[0]
     rgb = rgb.reshape(b, r, s, r, s, 3).mean(dim=(2, 4))
     return rgb.reshape(-1, 3)
 

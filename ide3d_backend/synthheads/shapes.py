@@ -1,8 +1,4 @@
-"""Signed-distance primitives and the composition of one synthetic head.
-
-Everything works on point components (x, y, z), each a float32 tensor of shape
-(N,): elementwise ops on separate components are much cheaper on the CPU than
-reductions over a trailing axis of size 3.
+"""The composition of one synthetic head from signed-distance parts (primitives: sdf.py).
 
 The head is left/right symmetric in geometry (textures are not), so all parts
 are evaluated once at (|x|, y, z); paired classes (eyes, brows, ears) are told
@@ -16,163 +12,18 @@ import math
 import numpy as np
 import torch
 
-from .params import HeadParams, sample_params
-
-BOX_HALF = 0.49  # everything is clipped to this cube (inside the tri-plane cube [-0.5, 0.5]^3)
-
-# Class ids (CelebAMask-HQ order, see semantics.py).
-SKIN, NOSE, EYE_G, L_EYE, R_EYE, L_BROW, R_BROW, L_EAR, R_EAR = 1, 2, 3, 4, 5, 6, 7, 8, 9
-MOUTH, U_LIP, L_LIP, HAIR, HAT, EAR_R, NECK_L, NECK, CLOTH = 10, 11, 12, 13, 14, 15, 16, 17, 18
-
-
-class torch_threads:
-    """Run a block with a given torch intra-op thread count (restored afterwards).
-
-    Tracing issues many small ops, where extra threads only add overhead and
-    suffer badly when the CPU is shared; one thread is faster and predictable."""
-
-    def __init__(self, n: int | None):
-        self.n = n
-
-    def __enter__(self):
-        self.old = torch.get_num_threads()
-        if self.n:
-            torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.old)
+from . import rich_shapes
+from .params import HeadParams
+from .variety import sample_params
+from .sdf import (  # noqa: F401  (primitives and class ids are re-exported for appearance/render)
+    BOX_HALF, CLOTH, EAR_R, EYE_G, HAIR, HAT, L_BROW, L_EAR, L_EYE, L_LIP, MOUTH, NECK, NECK_L, NOSE,
+    R_BROW, R_EAR, R_EYE, SKIN, U_LIP, EllipsoidBank, _components, _length, local, rotation, sd_box,
+    sd_capsule, sd_ellipsoid, sd_round_rect_frame, sd_sphere, sd_torus, smax, smin, torch_threads)
 
 
-# ----------------------------------------------------------------------------- primitives
-
-def _length(x, y, z=None):
-    if z is None:
-        return torch.sqrt(x * x + y * y)
-    return torch.sqrt(x * x + y * y + z * z)
-
-
-def rotation(yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0) -> list:
-    """Rows are the local axes in world coordinates (local = R @ (p - c)).
-
-    Built as Rz(roll) @ Rx(pitch) @ Ry(yaw) applied to world offsets."""
-    cy, sy, cx, sx, cz, sz = (math.cos(yaw), math.sin(yaw), math.cos(pitch), math.sin(pitch),
-                              math.cos(roll), math.sin(roll))
-    ry = np.array([[cy, 0, -sy], [0, 1, 0], [sy, 0, cy]])
-    rx = np.array([[1, 0, 0], [0, cx, sx], [0, -sx, cx]])
-    rz = np.array([[cz, sz, 0], [-sz, cz, 0], [0, 0, 1]])
-    return (rz @ rx @ ry).tolist()
-
-
-def local(p, c, rot=None):
-    x, y, z = p[0] - c[0], p[1] - c[1], p[2] - c[2]
-    if rot is not None:
-        (a, b, e), (d, f, g), (h, i, j) = rot
-        x, y, z = a * x + b * y + e * z, d * x + f * y + g * z, h * x + i * y + j * z
-    return x, y, z
-
-
-def sd_sphere(p, c, r):
-    x, y, z = local(p, c)
-    return _length(x, y, z) - r
-
-
-def sd_ellipsoid(p, c, r, rot=None):
-    """Inigo Quilez's ellipsoid approximation (exact on the surface, good near it)."""
-    x, y, z = local(p, c, rot)
-    ax, ay, az = x * (1.0 / r[0]), y * (1.0 / r[1]), z * (1.0 / r[2])
-    k0 = _length(ax, ay, az)
-    k1 = _length(ax * (1.0 / r[0]), ay * (1.0 / r[1]), az * (1.0 / r[2]))
-    return k0 * (k0 - 1.0) / k1.clamp_min(1e-6)
-
-
-def sd_capsule(p, a, b, r, r2=None):
-    """Capsule from a to b with radius r (linearly tapering to r2 if given)."""
-    bax, bay, baz = b[0] - a[0], b[1] - a[1], b[2] - a[2]
-    inv = 1.0 / (bax * bax + bay * bay + baz * baz)
-    px, py, pz = p[0] - a[0], p[1] - a[1], p[2] - a[2]
-    h = ((px * bax + py * bay + pz * baz) * inv).clamp(0.0, 1.0)
-    d = _length(px - bax * h, py - bay * h, pz - baz * h)
-    if r2 is None:
-        return d - r
-    return d - (r + (r2 - r) * h)
-
-
-def sd_torus(p, c, big_r, small_r, rot=None, squash=1.0):
-    """Torus around the local z axis (ring in the local xy plane); squash scales local y."""
-    x, y, z = local(p, c, rot)
-    if squash != 1.0:
-        y = y * (1.0 / squash)
-    q = _length(x, y) - big_r
-    return _length(q, z) - small_r
-
-
-def sd_round_rect_frame(p, c, half, radius, thickness):
-    """Outline of a rounded rectangle in the local xy plane, with square-ish section."""
-    x, y, z = local(p, c)
-    qx = x.abs() - (half[0] - radius)
-    qy = y.abs() - (half[1] - radius)
-    outside = _length(qx.clamp_min(0), qy.clamp_min(0))
-    d2 = outside + torch.maximum(qx, qy).clamp_max(0) - radius
-    return torch.maximum(d2.abs() - thickness, z.abs() - thickness)
-
-
-def sd_box(p, c, half, rot=None, rounding=0.0):
-    x, y, z = local(p, c, rot)
-    qx, qy, qz = x.abs() - half[0], y.abs() - half[1], z.abs() - half[2]
-    outside = _length(qx.clamp_min(0), qy.clamp_min(0), qz.clamp_min(0))
-    inside = torch.maximum(torch.maximum(qx, qy), qz).clamp_max(0)
-    return outside + inside - rounding
-
-
-def smin(a, b, k):
-    """Polynomial smooth minimum (union) with blend radius k."""
-    h = (0.5 + 0.5 * (b - a) / k).clamp(0.0, 1.0)
-    return b + (a - b) * h - k * h * (1.0 - h)
-
-
-def smax(a, b, k):
-    """Smooth maximum (intersection / subtraction with -b)."""
-    return -smin(-a, -b, k)
-
-
-def _components(points: torch.Tensor):
-    points = points.float()
-    return points[:, 0], points[:, 1], points[:, 2]
-
-
-class EllipsoidBank:
-    """K ellipsoids (centre, radii, optional rotation) evaluated in one go: (N,) -> (K, N).
-
-    Rows are contiguous, so later elementwise ops on one ellipsoid stay fast."""
-
-    def __init__(self, items):
-        c = np.array([it[0] for it in items], dtype=np.float64)
-        r = np.array([it[1] for it in items], dtype=np.float64)
-        rot = np.stack([np.eye(3) if it[2] is None else np.asarray(it[2], dtype=np.float64)
-                        for it in items])
-        a = rot / r[:, :, None]  # rows: local axis / radius  -> scaled local coordinates
-        t = lambda v: torch.tensor(v, dtype=torch.float32)[:, None]  # noqa: E731
-        self.c = [t(c[:, i]) for i in range(3)]
-        self.a = [[t(a[:, i, j]) for j in range(3)] for i in range(3)]
-        self.inv_r = [t(1.0 / r[:, i]) for i in range(3)]
-        self.rotated = [bool(it[2] is not None) for it in items]
-        self.any_rot = any(self.rotated)
-
-    def __call__(self, x, y, z) -> torch.Tensor:
-        X = x[None] - self.c[0]
-        Y = y[None] - self.c[1]
-        Z = z[None] - self.c[2]
-        a = self.a
-        if self.any_rot:
-            u = X * a[0][0] + Y * a[0][1] + Z * a[0][2]
-            v = X * a[1][0] + Y * a[1][1] + Z * a[1][2]
-            w = X * a[2][0] + Y * a[2][1] + Z * a[2][2]
-        else:
-            u, v, w = X * a[0][0], Y * a[1][1], Z * a[2][2]
-        k0 = torch.sqrt(u * u + v * v + w * w)
-        u, v, w = u * self.inv_r[0], v * self.inv_r[1], w * self.inv_r[2]
-        k1 = torch.sqrt(u * u + v * v + w * w).clamp_min(1e-6)
-        return k0 * (k0 - 1.0) / k1
+# Names of the parts (the 5th item of each part in Head._parts), for material-aware colours.
+MATERIALS = ("skin", "nose", "ear", "neck", "eye", "brow", "lip", "mouth", "cloth", "hair", "hat",
+             "glasses", "earring", "necklace", "lid", "beard", "teeth", "lens")
 
 
 # ----------------------------------------------------------------------------- the head
@@ -257,7 +108,7 @@ class Head:
         self.eye_front = float(zs[0])
 
         # brows: arched, following the forehead
-        by = ey + pr.brow_gap
+        by = ey + pr.brow_gap + pr.brow_raise
         bx = ex + 0.004
         zb = self._front_z(base, [bx, bx - 0.022, bx + 0.022], [by, by, by])
         byaw = math.atan2(zb[1] - zb[2], 0.044)
@@ -357,6 +208,8 @@ class Head:
         self.necklace_rot = rotation(pitch=-math.pi / 2 + 0.4)  # ring axis ~ y, front lower
         self.pendant_c = (0.0, -0.215 - self.necklace_R * math.sin(0.4) - 0.008,
                           -0.04 + self.necklace_R * math.cos(0.4) + 0.006)
+        if pr.rich:
+            rich_shapes.layout(self)
 
     # -- evaluation -----------------------------------------------------------
     def _build_banks(self):
@@ -394,10 +247,14 @@ class Head:
             items["stud"] = (self.stud_c, (0.0055,) * 3, None)
         if pr.necklace:
             items["pendant"] = (self.pendant_c, (0.0065,) * 3, None)
+        lip_items = [(self.ulip_c, self.ulip_r, None), (self.llip_c, self.llip_r, None),
+                     (self.mouth_c, self.mouth_r, None)]
+        if pr.rich:
+            items.update(rich_shapes.bank_items(self))
+            lip_items += rich_shapes.mouth_items(self)
         self._bank = EllipsoidBank(list(items.values()))
         self._bank_index = {k: n for n, k in enumerate(items)}
-        self._lip_bank = EllipsoidBank([(self.ulip_c, self.ulip_r, None), (self.llip_c, self.llip_r, None),
-                                        (self.mouth_c, self.mouth_r, None)])
+        self._lip_bank = EllipsoidBank(lip_items)
 
     def _parts(self, x, y, z):
         """Geometry distance and the list of (class_pos, class_neg, distance, bias)."""
@@ -426,8 +283,8 @@ class Head:
         torso = smin(E("chest"), E("shoulder"), 0.06)
         neck = smin(neck, torso, 0.09)
         body = smin(smin(smin(skin, nose, 0.012), ear, 0.006), neck, 0.03)
-        parts += [(SKIN, SKIN, skin, 0.0), (NOSE, NOSE, nose, 0.0), (L_EAR, R_EAR, ear, 0.0),
-                  (NECK, NECK, neck, 0.0)]
+        parts += [(SKIN, SKIN, skin, 0.0, "skin"), (NOSE, NOSE, nose, 0.0, "nose"),
+                  (L_EAR, R_EAR, ear, 0.0, "ear"), (NECK, NECK, neck, 0.0, "neck")]
 
         eye = E("eye")
         brow = sd_ellipsoid((ax, y + 9.0 * (ax - self.brow_c[0]) ** 2, z),
@@ -435,19 +292,22 @@ class Head:
         # smile: lift the mouth corners
         lips = self._lip_bank(ax, y - pr.smile * 3.6 * ax * ax, z)
         ulip, llip, mouth = lips[0], lips[1], lips[2]
-        parts += [(L_EYE, R_EYE, eye, 0.0), (L_BROW, R_BROW, brow, 0.0),
-                  (U_LIP, U_LIP, ulip, 0.0), (L_LIP, L_LIP, llip, 0.0), (MOUTH, MOUTH, mouth, 0.0)]
+        parts += [(L_EYE, R_EYE, eye, 0.0, "eye"), (L_BROW, R_BROW, brow, 0.0, "brow"),
+                  (U_LIP, U_LIP, ulip, 0.0, "lip"), (L_LIP, L_LIP, llip, 0.0, "lip"),
+                  (MOUTH, MOUTH, mouth, 0.0, "mouth")]
         geom = torch.minimum(torch.minimum(body, eye), torch.minimum(brow, lips.amin(0)))
+        if pr.rich:  # eyelids, teeth, beards (rich_shapes.py)
+            geom = rich_shapes.face_parts(self, p, y, z, E, skin, lips, parts, geom)
 
         # clothing: an inflated torso with a neckline cut out
         cloth = smin(E("chest_cloth"), E("shoulder_cloth"), 0.06)
         cloth = smax(cloth, -E("neckline"), 0.01)
-        parts.append((CLOTH, CLOTH, cloth, 0.001))
+        parts.append((CLOTH, CLOTH, cloth, 0.001, "cloth"))
         geom = torch.minimum(geom, cloth)
 
         if pr.hair_style != "bald":
             hair = self._hair(p, E)
-            parts.append((HAIR, HAIR, hair, 0.0005))
+            parts.append((HAIR, HAIR, hair, 0.0005, "hair"))
             geom = torch.minimum(geom, hair)
         if pr.hat:
             cut = (self.hat_a + self.hat_b * z - y) * (1.0 / math.sqrt(1 + self.hat_b ** 2))
@@ -455,9 +315,11 @@ class Head:
             if pr.hat_brim:
                 brim = torch.maximum(E("brim"), self.brim_c[2] - 0.07 - z)
                 hat = torch.minimum(hat, brim)
-            parts.append((HAT, HAT, hat, 0.002))
+            parts.append((HAT, HAT, hat, 0.002, "hat"))
             geom = torch.minimum(geom, hat)
-        if pr.glasses:
+        if pr.glasses and pr.glasses_shape:
+            geom = rich_shapes.glasses_parts(self, p, parts, geom)
+        elif pr.glasses:
             if pr.glasses_round:
                 rim = sd_torus(p, self.glass_c, self.glass_R, 0.0032)
             else:
@@ -466,19 +328,19 @@ class Head:
             rim = torch.minimum(rim, sd_capsule(p, self.bridge_a, self.bridge_b, 0.0028))
             rim = torch.minimum(rim, sd_capsule(p, self.temple_a, self.hinge, 0.003))
             rim = torch.minimum(rim, sd_capsule(p, self.hinge, self.temple_b, 0.003))
-            parts.append((EYE_G, EYE_G, rim, 0.003))
+            parts.append((EYE_G, EYE_G, rim, 0.003, "glasses"))
             geom = torch.minimum(geom, rim)
         if pr.earrings:
             if pr.earring_hoop:
                 ring = sd_torus(p, self.hoop_c, 0.011, 0.0022, rotation(yaw=math.pi / 2))
             else:
                 ring = E("stud")
-            parts.append((EAR_R, EAR_R, ring, 0.002))
+            parts.append((EAR_R, EAR_R, ring, 0.002, "earring"))
             geom = torch.minimum(geom, ring)
         if pr.necklace:
             chain = sd_torus(p, self.necklace_c, self.necklace_R, 0.0022, self.necklace_rot)
             chain = torch.minimum(chain, E("pendant"))
-            parts.append((NECK_L, NECK_L, chain, 0.002))
+            parts.append((NECK_L, NECK_L, chain, 0.002, "necklace"))
             geom = torch.minimum(geom, chain)
 
         # clip to the cube
@@ -486,7 +348,7 @@ class Head:
         geom = torch.maximum(geom, box)
         return geom, parts
 
-    def _hair(self, p, E):
+    def _classic_hair(self, p, E):
         pr = self.params
         style = pr.hair_style
         x, y, z = p
@@ -507,6 +369,11 @@ class Head:
         if style == "bun":
             hair = smin(hair, E("bun"), 0.02)
         return hair
+
+    def _hair(self, p, E):
+        if self.params.hair_style in rich_shapes.HAIR_STYLES:
+            return rich_shapes.hair(self, p, E)
+        return self._classic_hair(p, E)
 
     def bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """Conservative axis-aligned box (lo, hi) around the whole surface (cached)."""
@@ -537,21 +404,30 @@ class Head:
         priority bias for accessories, hair and clothes)."""
         x, y, z = _components(points)
         geom, parts = self._parts(x, y, z)
-        return geom, self._classify(x, parts)
+        return geom, self._classify(x, parts)[0]
+
+    def sdf_material(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(distance, class id, material id) at points; material ids index MATERIALS
+        (the part that won the class rule: e.g. teeth vs mouth cavity, beard vs skin)."""
+        x, y, z = _components(points)
+        geom, parts = self._parts(x, y, z)
+        cls, idx = self._classify(x, parts)
+        mat = torch.tensor([MATERIALS.index(part[4]) for part in parts], dtype=torch.long)
+        return geom, cls, mat[idx]
 
     @staticmethod
-    def _classify(x, parts) -> torch.Tensor:
-        stack = torch.stack([d - bias for _, _, d, bias in parts], -1)
+    def _classify(x, parts) -> tuple[torch.Tensor, torch.Tensor]:
+        stack = torch.stack([part[2] - part[3] for part in parts], -1)
         idx = stack.argmin(-1)
-        pos = torch.tensor([c for c, _, _, _ in parts], dtype=torch.long)
-        neg = torch.tensor([c for _, c, _, _ in parts], dtype=torch.long)
-        return torch.where(x >= 0, pos[idx], neg[idx])
+        pos = torch.tensor([part[0] for part in parts], dtype=torch.long)
+        neg = torch.tensor([part[1] for part in parts], dtype=torch.long)
+        return torch.where(x >= 0, pos[idx], neg[idx]), idx
 
 
 def build_head(params: HeadParams) -> Head:
     return Head(params)
 
 
-def sample_head(seed: int) -> Head:
-    """The head of `seed` (deterministic)."""
-    return Head(sample_params(seed))
+def sample_head(seed: int, variety="classic") -> Head:
+    """The head of `seed` (deterministic) in a variety preset ("classic" or "rich")."""
+    return Head(sample_params(seed, variety))

@@ -48,11 +48,11 @@ def _render_head_job(job):
     from .render import render_views
     from .shapes import sample_head
 
-    out_dir, index, hseed, labels, resolution, threads = job
+    out_dir, index, hseed, labels, resolution, variety, threads = job
     if threads:
         torch.set_num_threads(threads)
     out_dir = Path(out_dir)
-    head = sample_head(hseed)
+    head = sample_head(hseed, variety)
     outs = render_views(head, labels, resolution)
     records = []
     for v, o in enumerate(outs):
@@ -66,8 +66,11 @@ def _render_head_job(job):
 
 def write_dataset(out_dir, count: int, resolution: int, views: int = 1, seed: int = 0,
                   progress: bool = True, canonical_first: bool = False,
-                  workers: int | None = None) -> dict:
+                  workers: int | None = None, variety: str = "classic") -> dict:
     """Render `count` heads x `views` poses into out_dir; returns the dataset.json dict.
+
+    `variety` is a preset name of variety.py: "classic" (the original heads) or "rich"
+    (random lights, expressions, skin detail, beards, glasses, textured backgrounds).
 
     Layout: images/*.png (RGB), masks/*.png (8-bit class ids, mode L),
     depths/*.png (16-bit, depth*1000, 0 = background), dataset.json with
@@ -79,11 +82,13 @@ def write_dataset(out_dir, count: int, resolution: int, views: int = 1, seed: in
         raise ValueError(f"--resolution must be in 8..2048, got {resolution}")
     if views < 1:
         raise ValueError(f"--views must be at least 1, got {views}")
+    from .variety import get_variety
+    variety = get_variety(variety).name  # a clear error for an unknown name, before any work
     out = Path(out_dir)
     for sub in ("images", "masks", "depths"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     jobs = [(str(out), i, head_seed(seed, i), head_labels(seed, i, views, canonical_first),
-             resolution, None) for i in range(count)]
+             resolution, variety, None) for i in range(count)]
     if workers is None:
         # a spawned worker costs ~2 s of start-up: only worth it for larger jobs
         workers = 2 if (os.cpu_count() or 1) >= 2 and count * views * resolution ** 2 >= 64 * 128 ** 2 else 1
@@ -117,6 +122,7 @@ def write_dataset(out_dir, count: int, resolution: int, views: int = 1, seed: in
         "resolution": resolution,
         "generator": "synthheads",
         "dataset_seed": int(seed),
+        "variety": variety,
     }
     with open(out / "dataset.json", "w") as f:
         json.dump(meta, f)
@@ -126,19 +132,24 @@ def write_dataset(out_dir, count: int, resolution: int, views: int = 1, seed: in
 GRID_VIEWS = ((-0.45, 0.05), (0.0, 0.0), (0.4, -0.08))
 
 
-def make_grid(seeds=range(6), views=GRID_VIEWS, resolution: int = 128, out=None) -> np.ndarray:
-    """Sample grid: one row per seed, each view as [RGB | mask colours]. Saves a PNG if `out`."""
+def make_grid(seeds=range(6), views=GRID_VIEWS, resolution: int = 128, out=None,
+              variety: str = "classic", columns: int = 1) -> np.ndarray:
+    """Sample grid: each head a block of its views as [RGB | mask colours], `columns` heads
+    side by side (rows of heads below). Saves a PNG if `out`."""
     from PIL import Image
 
     from .render import render_views
     from .shapes import sample_head
 
     labels = np.stack([camera.label_from_angles(y, p) for y, p in views])
-    rows = []
+    blocks = []
     for s in seeds:
-        outs = render_views(sample_head(int(s)), labels, resolution)
-        rows.append(np.concatenate(
+        outs = render_views(sample_head(int(s), variety), labels, resolution)
+        blocks.append(np.concatenate(
             [np.concatenate([o["rgb"], semantics.mask_to_color(o["mask"])], 1) for o in outs], 1))
+    while len(blocks) % columns:
+        blocks.append(np.zeros_like(blocks[0]))
+    rows = [np.concatenate(blocks[i:i + columns], 1) for i in range(0, len(blocks), columns)]
     grid = np.concatenate(rows, 0)
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
