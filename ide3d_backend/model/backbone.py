@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from ..config import BackboneConfig
+from . import fastpath
 from .layers import SynthesisBlock
 
 
@@ -57,13 +58,13 @@ class SemanticBranch(nn.Module):
         self.plane_channels = cfg.semantic_plane_channels
 
     def forward(self, w_s: torch.Tensor, noise_mode: str = "const"):
-        x = self.const.unsqueeze(0).expand(w_s.shape[0], -1, -1, -1)
+        x = fastpath.conv_layout(self.const.unsqueeze(0).expand(w_s.shape[0], -1, -1, -1))
         img, i = None, 0
         for block in self.blocks:
             x, img = block(x, img, w_s[:, i:i + block.num_ws], noise_mode)
             i += block.num_ws
         b, _, r, _ = img.shape
-        return x, img.view(b, 3, self.plane_channels, r, r)
+        return x, img.contiguous().view(b, 3, self.plane_channels, r, r)
 
 
 class TextureHead(nn.Module):
@@ -90,7 +91,7 @@ class TextureHead(nn.Module):
         for block in self.blocks:
             x, img = block(x, img, w_t[:, i:i + block.num_ws], noise_mode)
             i += block.num_ws
-        return img
+        return img.contiguous()
 
 
 class TriPlaneBackbone(nn.Module):

@@ -6,11 +6,14 @@ Each is a single-hidden-layer MLP of 64 units with softplus.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import DecoderConfig
+from . import fastpath
 from .layers import FullyConnected
 
 # Which world axes each plane spans: (x, y), (x, z), (z, y).
@@ -23,16 +26,18 @@ def plane_coordinates(xyz: torch.Tensor, box_warp: float) -> torch.Tensor:
     return torch.stack([p[..., list(axes)] for axes in PLANE_AXES], dim=1)
 
 
-def sample_triplane(planes: torch.Tensor, xyz: torch.Tensor, box_warp: float) -> torch.Tensor:
+def sample_triplane(planes: torch.Tensor, xyz: torch.Tensor, box_warp: float,
+                    layout: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Bilinear features of points, averaged over the three planes.
 
     planes [B, 3, C, H, W], xyz [B, N, 3] -> [B, N, C]. Points outside the cube read zeros.
+    `layout` may hand back the planes as [B*3, C, H, W] in another memory layout (same values).
     """
     b, _, c, h, w = planes.shape
     n = xyz.shape[1]
     grid = plane_coordinates(xyz, box_warp).reshape(b * 3, 1, n, 2)
-    out = F.grid_sample(planes.reshape(b * 3, c, h, w), grid.to(planes.dtype), mode="bilinear",
-                        padding_mode="zeros", align_corners=False)
+    flat = planes.reshape(b * 3, c, h, w) if layout is None else layout(planes)
+    out = F.grid_sample(flat, grid.to(planes.dtype), mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.view(b, 3, c, n).mean(dim=1).transpose(1, 2)
 
 
@@ -67,12 +72,17 @@ class DualDecoder(nn.Module):
         self.semantic = SemanticDecoder(semantic_channels, cfg)
         self.texture = TextureDecoder(texture_channels, cfg)
         self.box_warp = box_warp
+        # grid_sample reads channels-last planes about twice as fast on CPU; copy each once.
+        self._semantic_layout = fastpath.ChannelsLastCache()
+        self._texture_layout = fastpath.ChannelsLastCache()
 
     def decode_semantic(self, semantic_planes: torch.Tensor, xyz: torch.Tensor):
-        return self.semantic(sample_triplane(semantic_planes, xyz, self.box_warp))
+        layout = self._semantic_layout if fastpath.enabled() else None
+        return self.semantic(sample_triplane(semantic_planes, xyz, self.box_warp, layout))
 
     def decode_texture(self, texture_planes: torch.Tensor, xyz: torch.Tensor) -> torch.Tensor:
-        return self.texture(sample_triplane(texture_planes, xyz, self.box_warp))
+        layout = self._texture_layout if fastpath.enabled() else None
+        return self.texture(sample_triplane(texture_planes, xyz, self.box_warp, layout))
 
     def forward(self, planes, xyz: torch.Tensor) -> dict[str, torch.Tensor]:
         sigma, logits = self.decode_semantic(planes.semantic, xyz)
