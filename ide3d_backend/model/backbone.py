@@ -58,13 +58,13 @@ class SemanticBranch(nn.Module):
         self.plane_channels = cfg.semantic_plane_channels
 
     def forward(self, w_s: torch.Tensor, noise_mode: str = "const"):
-        x = fastpath.conv_layout(self.const.unsqueeze(0).expand(w_s.shape[0], -1, -1, -1))
+        x = self.const.unsqueeze(0).expand(w_s.shape[0], -1, -1, -1)
         img, i = None, 0
         for block in self.blocks:
             x, img = block(x, img, w_s[:, i:i + block.num_ws], noise_mode)
             i += block.num_ws
         b, _, r, _ = img.shape
-        return x, img.contiguous().view(b, 3, self.plane_channels, r, r)
+        return x, img.reshape(b, 3, self.plane_channels, r, r)
 
 
 class TextureHead(nn.Module):
@@ -91,7 +91,7 @@ class TextureHead(nn.Module):
         for block in self.blocks:
             x, img = block(x, img, w_t[:, i:i + block.num_ws], noise_mode)
             i += block.num_ws
-        return img.contiguous()
+        return img
 
 
 class TriPlaneBackbone(nn.Module):
@@ -107,7 +107,12 @@ class TriPlaneBackbone(nn.Module):
         return self.semantic(w_s, noise_mode)
 
     def texture_planes(self, shared: torch.Tensor, w_t: torch.Tensor, noise_mode: str = "const"):
-        return torch.stack([head(shared, w_t, noise_mode) for head in self.heads], dim=1)
+        images = [head(shared, w_t, noise_mode) for head in self.heads]
+        if fastpath.enabled():
+            # Plane-major memory: at batch 1 the [3, C, H, W] view the decoder samples is
+            # already channels-last, so it needs no further copy.
+            return torch.stack(images, dim=0).transpose(0, 1)
+        return torch.stack(images, dim=1)
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> TriPlanes:
         w_s, w_t = ws[:, :self.num_shape_ws], ws[:, self.num_shape_ws:]

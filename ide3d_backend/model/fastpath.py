@@ -2,8 +2,9 @@
 
 Every fast path computes the same maths as the reference it replaces (only the
 order of floating-point sums differs):
-- the StyleGAN2 conv stacks (backbone, super-resolution) run channels-last;
-- batch-1 modulated convs scale the weights instead of the activations, and fold
+- the StyleGAN2 convs at 32^2 and above (backbone, super-resolution) run channels-last;
+- batch-1 modulated convs whose activations outweigh their kernel scale the weights
+  instead of the activations, and fold
   bias, noise, activation and clamp into the conv's output in place when no
   gradient is recorded (layers.py);
 - tri-planes are sampled from a channels-last copy, which grid_sample reads about
@@ -38,10 +39,20 @@ def reference_mode():
         _enabled = old
 
 
+# Below this many pixels a conv's weights outweigh its activations and the NCHW weight
+# (rebuilt every call by the equalised-lr scaling) would cost a layout copy per call.
+CHANNELS_LAST_MIN_PIXELS = 32 * 32
+
+
 def conv_layout(x: torch.Tensor) -> torch.Tensor:
-    """The layout the conv stacks run in: channels-last (oneDNN's native CPU layout, about
-    twice as fast for the 3x3 convs and the bilinear upsampling here) on the fast path."""
-    return x.contiguous(memory_format=torch.channels_last) if _enabled else x
+    """The layout a conv runs in on the fast path: channels-last (oneDNN's native CPU
+    layout, about twice as fast for the 3x3 convs and bilinear upsampling at 64^2 and
+    above) for large maps, plain NCHW for small ones."""
+    if not _enabled:
+        return x
+    if x.shape[-1] * x.shape[-2] >= CHANNELS_LAST_MIN_PIXELS:
+        return x.contiguous(memory_format=torch.channels_last)
+    return x.contiguous()
 
 
 class ChannelsLastCache:

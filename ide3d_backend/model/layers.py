@@ -95,9 +95,11 @@ class ModulatedConv2d(nn.Module):
         """x [B, in, H, W], w [B, w_dim] -> [B, out, H, W] (+ bias per output channel, if given)."""
         styles = self.affine(w)  # [B, in]
         weight = self.weight * self.weight_gain
-        if x.shape[0] == 1 and fastpath.enabled():
-            # One sample: modulate (and demodulate) the small weight tensor rather than
-            # two activation maps; the conv then also adds the bias.
+        if fastpath.enabled():
+            x = fastpath.conv_layout(x)
+        if fastpath.enabled() and x.shape[0] == 1 and weight.numel() <= x.numel():
+            # One sample whose activations outweigh the kernel: modulate (and demodulate)
+            # the weights rather than two activation maps; the conv also adds the bias.
             weight = weight * styles.view(1, -1, 1, 1)
             if self.demodulate:
                 weight = weight * (weight.square().sum(dim=(1, 2, 3), keepdim=True) + 1e-8).rsqrt()

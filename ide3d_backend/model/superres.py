@@ -13,7 +13,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..config import SuperResConfig
-from . import fastpath
 from .layers import SynthesisBlock
 
 
@@ -40,7 +39,7 @@ class SuperResolutionBranch(nn.Module):
             x = F.interpolate(x, size=(start, start), mode="bilinear", align_corners=False, antialias=x.shape[-1] > start)
             img = F.interpolate(img, size=(start, start), mode="bilinear", align_corners=False, antialias=img.shape[-1] > start)
         n0 = self.block0.num_ws
-        x, img = self.block0(fastpath.conv_layout(x), fastpath.conv_layout(img), ws[:, :n0], noise_mode)
+        x, img = self.block0(x, img, ws[:, :n0], noise_mode)
         x, img = self.block1(x, img, ws[:, n0:n0 + self.block1.num_ws], noise_mode)
         return img.contiguous()
 
