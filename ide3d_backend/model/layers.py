@@ -38,7 +38,10 @@ class FullyConnected(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = self.bias * self.bias_gain if self.bias is not None else None
-        x = F.linear(x, self.weight * self.weight_gain, b)
+        if x.ndim > 2:  # one 2-D matmul (with the bias) over all leading dims, not a batched one
+            x = F.linear(x.reshape(-1, x.shape[-1]), self.weight * self.weight_gain, b).unflatten(0, x.shape[:-1])
+        else:
+            x = F.linear(x, self.weight * self.weight_gain, b)
         if self.activation == "lrelu":
             x = F.leaky_relu(x, 0.2) * LRELU_GAIN
         elif self.activation == "softplus":
