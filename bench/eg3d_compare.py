@@ -7,7 +7,9 @@ Its TriPlaneGenerator is built with random weights in the FFHQ-512 configuration
 of its train.py (--cfg=ffhq, cbase 32768, cmax 512, map depth 2, 48+48 samples,
 rays 2.25..3.3, box_warp 1, SuperresolutionHybrid8XDC, generator pose
 conditioning off). Both forwards run at batch 1, alternating EG3D / ours per
-repeat, at neural rendering 64 and 128, next to the fp32 matmul ceiling.
+repeat, at neural rendering 64 and 128, next to the fp32 matmul ceiling; ours also
+in fastpath.reference_mode() (the formulations before the speed work) unless
+--no-reference.
 -> bench/results/eg3d_compare.json
 """
 from __future__ import annotations
@@ -70,10 +72,13 @@ def main():
     ap.add_argument("--resolutions", type=int, nargs="+", default=[64, 128])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default="eg3d_compare", help="name of the JSON in bench/results/")
+    ap.add_argument("--no-reference", action="store_true",
+                    help="skip our reference formulations (fastpath.reference_mode(), the 'before')")
     args = ap.parse_args()
 
     import torch
     from ide3d_backend import build_generator, camera
+    from ide3d_backend.model import fastpath
     torch.set_num_threads(args.threads)
     load_start = list(os.getloadavg())
     eg3d, eg3d_root = load_eg3d(args.eg3d_path.resolve())
@@ -81,24 +86,31 @@ def main():
     z = torch.randn(1, 512, generator=torch.Generator().manual_seed(1))
     c = camera.label_tensor()  # same OpenGL-style 25-d label convention as EG3D's FFHQ poses
 
+    def ours_reference(nr):
+        with fastpath.reference_mode():
+            return ours(z, c, neural_resolution=nr, noise_mode="const")
+
     models = {
         "eg3d": lambda nr: eg3d(z, c, neural_rendering_resolution=nr, noise_mode="const"),
         "ours": lambda nr: ours(z, c, neural_resolution=nr, noise_mode="const"),
     }
+    if not args.no_reference:  # ours before the fast paths, same process, same alternation
+        models["ours_reference"] = ours_reference
     times = {name: {nr: [] for nr in args.resolutions} for name in models}
     with torch.no_grad():
         for nr in args.resolutions:  # warm-up (allocator, lazily built kernels/filters)
             for fn in models.values():
                 fn(nr)
         for rep in range(args.repeats):
-            order = list(models) if rep % 2 == 0 else list(models)[::-1]
+            order = list(models) if rep % 2 == 0 else list(models)[::-1]  # alternate
             for nr in args.resolutions:
                 for name in order:
                     t = time.perf_counter()
                     models[name](nr)
                     times[name][nr].append(time.perf_counter() - t)
                     print(f"rep {rep} nr {nr} {name}: {times[name][nr][-1]:.3f} s", flush=True)
-        gflop = {name: {nr: count_gflop(lambda: fn(nr)) for nr in args.resolutions} for name, fn in models.items()}
+        gflop = {name: {nr: count_gflop(lambda: models[name](nr)) for nr in args.resolutions}
+                 for name in ("eg3d", "ours")}
     ceiling = matmul_ceiling(args.threads)
 
     cases = {}
@@ -111,6 +123,11 @@ def main():
             "eg3d_fraction_of_ceiling": gflop["eg3d"][nr] / e / ceiling,
             "ours_fraction_of_ceiling": gflop["ours"][nr] / o / ceiling,
         }
+        if "ours_reference" in times:
+            ref = min(times["ours_reference"][nr])
+            cases[f"nr{nr}"].update({"ours_reference_seconds_best": ref,
+                                     "ours_reference_seconds_all": times["ours_reference"][nr],
+                                     "ratio_ours_reference_to_eg3d": ref / e})
         print(f"nr{nr}: EG3D {e:.2f} s, ours {o:.2f} s, ratio {o / e:.2f}")
     common.write(args.out, {
         "load_average_before_models": load_start,
