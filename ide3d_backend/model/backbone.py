@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 
 from ..config import BackboneConfig
+from . import fastpath
 from .layers import SynthesisBlock
 
 
@@ -63,7 +64,7 @@ class SemanticBranch(nn.Module):
             x, img = block(x, img, w_s[:, i:i + block.num_ws], noise_mode)
             i += block.num_ws
         b, _, r, _ = img.shape
-        return x, img.view(b, 3, self.plane_channels, r, r)
+        return x, img.reshape(b, 3, self.plane_channels, r, r)
 
 
 class TextureHead(nn.Module):
@@ -106,7 +107,12 @@ class TriPlaneBackbone(nn.Module):
         return self.semantic(w_s, noise_mode)
 
     def texture_planes(self, shared: torch.Tensor, w_t: torch.Tensor, noise_mode: str = "const"):
-        return torch.stack([head(shared, w_t, noise_mode) for head in self.heads], dim=1)
+        images = [head(shared, w_t, noise_mode) for head in self.heads]
+        if fastpath.enabled():
+            # Plane-major memory: at batch 1 the [3, C, H, W] view the decoder samples is
+            # already channels-last, so it needs no further copy.
+            return torch.stack(images, dim=0).transpose(0, 1)
+        return torch.stack(images, dim=1)
 
     def forward(self, ws: torch.Tensor, noise_mode: str = "const") -> TriPlanes:
         w_s, w_t = ws[:, :self.num_shape_ws], ws[:, self.num_shape_ws:]

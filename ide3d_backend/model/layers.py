@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import fastpath
+
 LRELU_GAIN = math.sqrt(2.0)
 
 
@@ -36,7 +38,10 @@ class FullyConnected(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b = self.bias * self.bias_gain if self.bias is not None else None
-        x = F.linear(x, self.weight * self.weight_gain, b)
+        if x.ndim > 2:  # one 2-D matmul (with the bias) over all leading dims, not a batched one
+            x = F.linear(x.reshape(-1, x.shape[-1]), self.weight * self.weight_gain, b).unflatten(0, x.shape[:-1])
+        else:
+            x = F.linear(x, self.weight * self.weight_gain, b)
         if self.activation == "lrelu":
             x = F.leaky_relu(x, 0.2) * LRELU_GAIN
         elif self.activation == "softplus":
@@ -89,15 +94,27 @@ class ModulatedConv2d(nn.Module):
         self.demodulate = demodulate
         self.padding = kernel_size // 2
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """x [B, in, H, W], w [B, w_dim] -> [B, out, H, W] (+ bias per output channel, if given)."""
         styles = self.affine(w)  # [B, in]
         weight = self.weight * self.weight_gain
+        if fastpath.enabled():
+            x = fastpath.conv_layout(x)
+        if fastpath.enabled() and x.shape[0] == 1 and weight.numel() <= x.numel():
+            # One sample whose activations outweigh the kernel: modulate (and demodulate)
+            # the weights rather than two activation maps; the conv also adds the bias.
+            weight = weight * styles.view(1, -1, 1, 1)
+            if self.demodulate:
+                weight = weight * (weight.square().sum(dim=(1, 2, 3), keepdim=True) + 1e-8).rsqrt()
+            return F.conv2d(x, weight, bias, padding=self.padding)
         x = x * styles[:, :, None, None]
         x = F.conv2d(x, weight, padding=self.padding)
         if self.demodulate:
             # sum over in/k of (W * s)^2, per sample and output channel
             d = (styles.square() @ weight.square().sum(dim=(2, 3)).t() + 1e-8).rsqrt()  # [B, out]
             x = x * d[:, :, None, None]
+        if bias is not None:
+            x = x + bias[None, :, None, None]
         return x
 
 
@@ -121,19 +138,37 @@ class SynthesisLayer(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, noise_mode: str = "const") -> torch.Tensor:
         if self.upsample:
             x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+        noise = self._noise(x, noise_mode)
+        if fastpath.enabled():
+            # Bias before noise (a sum either way); in place when nothing is recorded for backward.
+            x = self.conv(x, w, self.bias)
+            inplace = not torch.is_grad_enabled()
+            if noise is not None:
+                x = x.add_(noise) if inplace else x + noise
+            x = F.leaky_relu(x, 0.2, inplace=inplace)
+            x = x.mul_(LRELU_GAIN) if inplace else x * LRELU_GAIN
+            if self.conv_clamp is not None:
+                x = x.clamp_(-self.conv_clamp, self.conv_clamp) if inplace else x.clamp(-self.conv_clamp, self.conv_clamp)
+            return x
         x = self.conv(x, w)
-        if self.use_noise and noise_mode != "none":
-            if noise_mode == "random":
-                noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
-            elif noise_mode == "const":
-                noise = self.noise_const
-            else:
-                raise ValueError(f"noise_mode must be const, random or none, not {noise_mode!r}")
-            x = x + noise * self.noise_strength
+        if noise is not None:
+            x = x + noise
         x = F.leaky_relu(x + self.bias[None, :, None, None], 0.2) * LRELU_GAIN
         if self.conv_clamp is not None:
             x = x.clamp(-self.conv_clamp, self.conv_clamp)
         return x
+
+    def _noise(self, x: torch.Tensor, noise_mode: str) -> torch.Tensor | None:
+        """The scaled noise image added after the conv, or None."""
+        if not self.use_noise or noise_mode == "none":
+            return None
+        if noise_mode == "random":
+            noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+        elif noise_mode == "const":
+            noise = self.noise_const
+        else:
+            raise ValueError(f"noise_mode must be const, random or none, not {noise_mode!r}")
+        return noise * self.noise_strength
 
 
 class ToImage(nn.Module):
@@ -146,7 +181,7 @@ class ToImage(nn.Module):
         self.conv_clamp = conv_clamp
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x, w) + self.bias[None, :, None, None]
+        x = self.conv(x, w, self.bias)
         if self.conv_clamp is not None:
             x = x.clamp(-self.conv_clamp, self.conv_clamp)
         return x

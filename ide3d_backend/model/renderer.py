@@ -13,8 +13,22 @@ import torch
 import torch.nn.functional as F
 
 from ..config import RenderConfig
+from . import fastpath
 
 Field = Callable[[torch.Tensor], dict]
+
+
+def _mid(x: torch.Tensor) -> torch.Tensor:
+    """Midpoints between consecutive samples along dim 2."""
+    return 0.5 * (x[:, :, 1:] + x[:, :, :-1])
+
+
+def interval_weights(sigma: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Compositing weight of each interval between sorted samples: sigma, t [B,R,N,1] -> [B,R,N-1,1]."""
+    delta = t[:, :, 1:] - t[:, :, :-1]
+    alpha = 1 - torch.exp(-_mid(sigma) * delta)
+    transmittance = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :, :1]), 1 - alpha + 1e-10], 2), 2)[:, :, :-1]
+    return alpha * transmittance
 
 
 def composite(sigma, features, probs, t):
@@ -23,16 +37,36 @@ def composite(sigma, features, probs, t):
     sigma [B,R,N,1], features [B,R,N,F], probs [B,R,N,K], t [B,R,N,1] ->
     features [B,R,F], probs [B,R,K], depth [B,R], opacity [B,R], weights [B,R,N-1].
     """
-    delta = t[:, :, 1:] - t[:, :, :-1]
-    mid = lambda x: 0.5 * (x[:, :, 1:] + x[:, :, :-1])  # noqa: E731
-    alpha = 1 - torch.exp(-mid(sigma) * delta)
-    transmittance = torch.cumprod(torch.cat([torch.ones_like(alpha[:, :, :1]), 1 - alpha + 1e-10], 2), 2)[:, :, :-1]
-    weights = alpha * transmittance  # [B,R,N-1,1]
+    weights = interval_weights(sigma, t)  # [B,R,N-1,1]
     opacity = weights.sum(2)
-    feats = (weights * mid(features)).sum(2)
-    sem = (weights * mid(probs)).sum(2)
-    depth = (weights * mid(t)).sum(2) / opacity.clamp_min(1e-6)
+    feats = (weights * _mid(features)).sum(2)
+    sem = (weights * _mid(probs)).sum(2)
+    depth = (weights * _mid(t)).sum(2) / opacity.clamp_min(1e-6)
     return feats, sem, depth.squeeze(-1), opacity.squeeze(-1), weights.squeeze(-1)
+
+
+def composite_unsorted(coarse, fine):
+    """`composite` of the union of two sample sets, without sorting their feature channels.
+
+    coarse, fine: (sigma, features, probs, t) each shaped as in `composite`, each
+    sorted along its rays. The midpoint rule gives sample j the weight
+    (w_{j-1} + w_j) / 2 of its two intervals, so only sigma and t are sorted; the
+    per-sample weights go back to the unsorted order and the 32 feature and 19
+    class channels are summed in place. Same maths as sorting everything.
+    Returns features [B,R,F], probs [B,R,K], depth [B,R], opacity [B,R].
+    """
+    sigma_c, feat_c, prob_c, t_c = coarse
+    sigma_f, feat_f, prob_f, t_f = fine
+    t, order = torch.sort(torch.cat([t_c, t_f], 2), 2)
+    w = interval_weights(torch.gather(torch.cat([sigma_c, sigma_f], 2), 2, order), t)
+    opacity = w.sum(2)
+    depth = (w * _mid(t)).sum(2) / opacity.clamp_min(1e-6)
+    edge = torch.zeros_like(w[:, :, :1])
+    per_sample = 0.5 * (torch.cat([edge, w], 2) + torch.cat([w, edge], 2))  # sorted order
+    per_sample = torch.zeros_like(per_sample).scatter(2, order, per_sample).squeeze(-1)
+    v_c, v_f = per_sample[:, :, :t_c.shape[2]], per_sample[:, :, t_c.shape[2]:]
+    total = lambda x, y: torch.einsum("brn,brnc->brc", v_c, x) + torch.einsum("brn,brnc->brc", v_f, y)  # noqa: E731
+    return total(feat_c, feat_f), total(prob_c, prob_f), depth.squeeze(-1), opacity.squeeze(-1)
 
 
 def sample_pdf(edges: torch.Tensor, weights: torch.Tensor, n: int, perturb: bool,
@@ -99,18 +133,22 @@ class VolumeRenderer:
         sigma_c, feat_c, prob_c = self._query(field, origins, dirs, t_coarse)
         if c.num_importance > 0:
             with torch.no_grad():
-                *_, w = composite(sigma_c, feat_c, prob_c, t_coarse)
+                w = interval_weights(sigma_c, t_coarse).squeeze(-1)
                 # Widen and floor the PDF (as EG3D) so thin surfaces are not missed.
                 w = F.max_pool1d(w.reshape(b * r, 1, -1), 2, 1, padding=1)
                 w = F.avg_pool1d(w, 2, 1).reshape(b, r, -1) + 0.01
                 t_fine = sample_pdf(t_coarse.squeeze(-1), w, c.num_importance, perturb, generator).unsqueeze(-1)
             sigma_f, feat_f, prob_f = self._query(field, origins, dirs, t_fine)
-            t_all, order = torch.sort(torch.cat([t_coarse, t_fine], 2), 2)
-            gather = lambda a, f: torch.gather(torch.cat([a, f], 2), 2, order.expand(-1, -1, -1, a.shape[-1]))  # noqa: E731
-            sigma, feats, probs = gather(sigma_c, sigma_f), gather(feat_c, feat_f), gather(prob_c, prob_f)
+            if fastpath.enabled():
+                feats, sem, depth, opacity = composite_unsorted((sigma_c, feat_c, prob_c, t_coarse),
+                                                                (sigma_f, feat_f, prob_f, t_fine))
+            else:
+                t_all, order = torch.sort(torch.cat([t_coarse, t_fine], 2), 2)
+                gather = lambda a, f: torch.gather(torch.cat([a, f], 2), 2, order.expand(-1, -1, -1, a.shape[-1]))  # noqa: E731
+                sigma, feats, probs = gather(sigma_c, sigma_f), gather(feat_c, feat_f), gather(prob_c, prob_f)
+                feats, sem, depth, opacity, _ = composite(sigma, feats, probs, t_all)
         else:
-            t_all, sigma, feats, probs = t_coarse, sigma_c, feat_c, prob_c
-        feats, sem, depth, opacity, _ = composite(sigma, feats, probs, t_all)
+            feats, sem, depth, opacity, _ = composite(sigma_c, feat_c, prob_c, t_coarse)
         # Empty space is background: give the rest of each pixel's mass to class 0.
         sem = torch.cat([sem[..., :1] + (1 - opacity).unsqueeze(-1), sem[..., 1:]], -1)
         depth = depth.clamp(c.ray_start, c.ray_end)

@@ -41,7 +41,7 @@ class SuperResolutionBranch(nn.Module):
         n0 = self.block0.num_ws
         x, img = self.block0(x, img, ws[:, :n0], noise_mode)
         x, img = self.block1(x, img, ws[:, n0:n0 + self.block1.num_ws], noise_mode)
-        return img
+        return img.contiguous()
 
 
 class SuperResolution(nn.Module):
