@@ -81,3 +81,21 @@ def test_live_stroke_bad_arguments_say_what_to_do(app):
         assert r.status_code == 422 and words in r.json()["detail"], r.text
     r = app.post(f"/sessions/{sid}/edits/mask/live", files={"mask": ("m.png", _png(ids[:, :50]), "image/png")})
     assert r.status_code == 422 and "canonical" in r.json()["detail"]
+
+
+def test_live_strokes_give_the_same_head_as_plain_mask_edits(app):
+    """Live strokes reuse the previous stroke's canonical render: the heads must not differ
+    from those of the plain edit route fed the same masks."""
+    from ide3d_backend import semantics
+    live = app.post("/samples", json={"seed": 9}).json()["id"]
+    plain = app.post("/samples", json={"seed": 9}).json()["id"]
+    ids = semantics.color_to_mask(_image(app.get(f"/sessions/{live}/canonical", params={"kind": "mask"}).content))
+    for box, cls in (((20, 50, 30, 100), 13), ((60, 90, 40, 70), 1), ((25, 40, 60, 110), 13)):
+        ids[box[0]:box[1], box[2]:box[3]] = cls
+        files = {"mask": ("mask.png", _png(ids), "image/png")}
+        assert app.post(f"/sessions/{live}/edits/mask/live", files=files).status_code == 200
+        assert app.post(f"/sessions/{plain}/edits/mask", files={"mask": ("mask.png", _png(ids), "image/png")}
+                        ).status_code == 200
+    a = _image(app.get(f"/sessions/{live}/canonical").content)
+    b = _image(app.get(f"/sessions/{plain}/canonical").content)
+    assert np.array_equal(a, b)
