@@ -2,7 +2,8 @@
 per painted head sends the latest mask, strokes that arrive while a request is in flight
 coalesce (only the newest is sent), and answers queue up for the main thread.
 
-Per stroke the worker asks for (1) the edit and its canonical preview
+The worker first primes the backend's live mesher (GET .../mesh/live?restart=true).
+Per stroke it asks for (1) the edit and its canonical preview
 (POST /sessions/{sid}/edits/mask/live), then, unless a newer stroke is already waiting,
 (2) the coarse live mesh (GET /sessions/{sid}/mesh/live). Once no stroke came for
 ``idle_seconds`` it fetches the full mesh (``fetch_full``, the panel's mesh settings).
@@ -34,6 +35,7 @@ class LiveStream:
         self.requests = 0             # strokes sent (each is one new session version)
         self.sent_strokes: list[int] = []
         self.last_sent_png: bytes | None = None
+        self.primed = threading.Event()  # set once the live mesher was started (or that failed)
         self._thread = threading.Thread(target=self._run, name=f"ide3d-live-{session_id}", daemon=True)
         self._thread.start()
 
@@ -88,8 +90,21 @@ class LiveStream:
         with self._cond:
             return self._pending is not None or self._stopped
 
+    def _prime(self):
+        """Start the backend's live mesher now (its level, margin and first grid), so the
+        first stroke's coarse mesh costs what the others do; the answer is not shown."""
+        try:
+            if self.coarse_resolution:
+                self.client.mesh_live(self.session_id, self.coarse_resolution, True)
+                self._restart_mesher = False
+        except Exception as exc:  # noqa: BLE001 - the first stroke restarts the mesher instead
+            self._answers.put({"kind": ERROR, "stroke": 0, "error": exc})
+        finally:
+            self.primed.set()
+
     def _run(self):
         stroke, session = 0, None
+        self._prime()
         while True:
             item = self._take()
             if item is None:

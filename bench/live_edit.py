@@ -149,6 +149,7 @@ def run(strokes: int, coalesce: int, pause: float, timeout: float) -> dict:
         p.live_paint = True
         live = ops_live.LIVE[obj.name]
         tick()  # the fetched mask: the baseline
+        live.stream.primed.wait(60)  # the backend's live mesher started (level, margin, first grid)
         version0 = int(obj["ide3d_version"])
         facts["mask_size"] = list(img.size)
 

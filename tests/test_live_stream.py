@@ -60,7 +60,7 @@ def test_strokes_in_flight_coalesce_latest_wins():
         # stroke 1's coarse mesh was skipped (a newer stroke waited); stroke 6 got preview, mesh, full
         assert kinds == [("preview", 1), ("preview", 6), ("mesh", 6), ("full", 6)]
         assert answers[1]["png"] == b"preview m6"
-        assert c.meshes == [(3, True)]  # the first coarse mesh restarts the live mesher
+        assert c.meshes == [(1, True), (3, False)]  # the stream primed the live mesher at the start
         time.sleep(0.3)
         assert len(full) == 1  # one full mesh per pause, not one per idle period
     finally:

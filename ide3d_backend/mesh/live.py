@@ -17,7 +17,7 @@ import numpy as np
 
 from .attributes import vertex_colors, vertex_labels, vertex_normals
 from .cleanup import keep_largest_components
-from .extraction import sample_grid_coarse_to_fine
+from .extraction import GridStats, sample_grid_coarse_to_fine
 from .head_mesh import HeadMesh
 
 DEFAULT_BLOCK = 16  # cells per block edge
@@ -109,17 +109,23 @@ class IncrementalSurface:
 
 class LiveMesher:
     """Coarse labelled, coloured meshes of successive fields of one head at a fixed level
-    (the level of the head when painting started), re-marching only changed blocks."""
+    (the level of the head when painting started), re-marching only changed blocks. The
+    coarse-to-fine margin is estimated on the first field and kept (the probes cost more
+    than the rest of a coarse grid's sampling)."""
 
     def __init__(self, resolution: int, box: float, level: float, tolerance: float = 0.0,
                  block: int = DEFAULT_BLOCK, factor: int = 4):
         self.resolution, self.box, self.level, self.factor = int(resolution), float(box), float(level), factor
         self.surface = IncrementalSurface(float(level), block, tolerance)
+        self.margin: float | None = None
 
     def mesh(self, density_fn, label_fn=None, color_fn=None) -> HeadMesh:
         t0 = time.perf_counter()
         r, box = self.resolution, self.box
-        grid = sample_grid_coarse_to_fine(density_fn, r, box, self.level, self.factor, margin="auto")
+        gs = GridStats(r, True)
+        grid = sample_grid_coarse_to_fine(density_fn, r, box, self.level, self.factor, stats=gs,
+                                          margin="auto" if self.margin is None else self.margin)
+        self.margin = gs.margin
         t1 = time.perf_counter()
         verts, faces = self.surface.update(grid)
         t2 = time.perf_counter()
