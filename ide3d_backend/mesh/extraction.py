@@ -32,6 +32,7 @@ class GridStats:
     margin: float = 0.0       # level band widening the coarse cell test
     seconds_sampling: float = 0.0
     lattice: bool = False     # sampled through the field's lattice tables (lattice.py)
+    sparse: bool = False      # built and marched block by block near the surface (sparse.py)
     seconds_marching: float = 0.0
 
 
@@ -91,6 +92,22 @@ def sample_grid_dense(density_fn: DensityFn, resolution: int, box: float, batch:
     return grid
 
 
+def coarse_cells(coarse: np.ndarray, level: float, margin: float) -> np.ndarray:
+    """Coarse cells that may hold the surface: some corner reaches level - margin and some
+    corner stays below level + margin (margin 0: the corners straddle the level)."""
+    rc = coarse.shape[0] - 1
+    above = coarse >= level - margin
+    below = coarse <= level + margin
+    any_in = np.zeros((rc,) * 3, bool)
+    any_out = np.zeros((rc,) * 3, bool)
+    for di in (0, 1):
+        for dj in (0, 1):
+            for dk in (0, 1):
+                any_in |= above[di:di + rc, dj:dj + rc, dk:dk + rc]
+                any_out |= below[di:di + rc, dj:dj + rc, dk:dk + rc]
+    return any_in & any_out
+
+
 def sample_grid_coarse_to_fine(density_fn: DensityFn, resolution: int, box: float, level: float,
                                factor: int = 4, dilation: int = 0, batch: int = DEFAULT_BATCH,
                                stats: GridStats | None = None, pad: bool = True,
@@ -120,18 +137,7 @@ def sample_grid_coarse_to_fine(density_fn: DensityFn, resolution: int, box: floa
     margin = float(margin or 0.0)
     if stats is not None:
         stats.margin = margin
-    # Cells that may hold the surface: some corner reaches level - margin and some
-    # corner stays below level + margin (margin 0: the corners straddle the level).
-    above = coarse >= level - margin
-    below = coarse <= level + margin
-    any_in = np.zeros((rc,) * 3, bool)
-    any_out = np.zeros((rc,) * 3, bool)
-    for di in (0, 1):
-        for dj in (0, 1):
-            for dk in (0, 1):
-                any_in |= above[di:di + rc, dj:dj + rc, dk:dk + rc]
-                any_out |= below[di:di + rc, dj:dj + rc, dk:dk + rc]
-    cells = any_in & any_out
+    cells = coarse_cells(coarse, level, margin)
     if dilation > 0 and cells.any():
         from scipy.ndimage import binary_dilation
         cells = binary_dilation(cells, np.ones((3, 3, 3), bool), iterations=dilation)
@@ -203,18 +209,29 @@ def marching_cubes(grid: np.ndarray, level: float, resolution: int, box: float,
 def extract_surface(density_fn: DensityFn, resolution: int = 256, box: float = 1.0,
                     level: float = DEFAULT_LEVEL, coarse_to_fine: bool = True, factor: int = 4,
                     dilation: int = 0, batch: int = DEFAULT_BATCH, margin: float | str | None = "auto",
-                    lattice: bool = True) -> tuple[np.ndarray, np.ndarray, GridStats]:
+                    lattice: bool = True, sparse: bool = True) -> tuple[np.ndarray, np.ndarray, GridStats]:
     """Sample `density_fn` over [-box/2, box/2]^3 and run marching cubes at `level`.
 
     Returns (vertices (V,3) float32 world, faces (F,3) int32, stats). Coarse-to-fine
     needs `resolution` divisible by `factor`; otherwise the dense grid is used. `lattice`
-    lets a field with lattice tables (a generator's, lattice.py) skip per-point sampling.
+    lets a field with lattice tables (a generator's, lattice.py) skip per-point sampling;
+    `sparse` builds and marches only the fine blocks near the surface (sparse.py) instead
+    of the whole fine grid.
     """
     if not 8 <= resolution <= 1024:
         raise ValueError(f"resolution must be in 8..1024, got {resolution}")
     stats = GridStats(resolution, coarse_to_fine, dense_queries=(resolution + 1) ** 3)
     t0 = time.perf_counter()
-    if coarse_to_fine and resolution % factor == 0 and resolution // factor >= 2:
+    c2f = coarse_to_fine and resolution % factor == 0 and resolution // factor >= 2
+    if c2f and sparse and dilation == 0:
+        from .sparse import DEFAULT_BLOCK, extract_surface_sparse
+        block = DEFAULT_BLOCK if DEFAULT_BLOCK % factor == 0 else factor * 8
+        verts, faces = extract_surface_sparse(density_fn, resolution, box, level, factor, block, batch, margin,
+                                              stats, lattice)
+        stats.sparse = True
+        stats.seconds_sampling = time.perf_counter() - t0  # sampling and marching interleave per block
+        return verts, faces, stats
+    if c2f:
         grid = sample_grid_coarse_to_fine(density_fn, resolution, box, level, factor, dilation, batch, stats,
                                           margin=margin, lattice=lattice)
     else:
