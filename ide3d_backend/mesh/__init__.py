@@ -6,6 +6,9 @@ the steps of the pipeline, each a set of small functions on numpy arrays:
 
     fields.py      the callback interface, batched evaluation, generator / SDF / sphere fields
     extraction.py  grid sampling (dense, coarse to fine) and marching cubes
+    lattice.py     a generator's density on the grid lattice from per-plane tables
+    sparse.py      coarse to fine block by block: only blocks near the surface built and marched
+    live.py        coarse meshes while painting: only changed blocks re-marched
     cleanup.py     unreferenced vertices, components, Taubin smoothing, decimation
     attributes.py  labels, colours and normals at the vertices, a face's class
     head_mesh.py   HeadMesh and the world-frame constants (model, Blender, Y-up metres)

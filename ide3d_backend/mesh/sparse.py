@@ -65,14 +65,15 @@ class _Block:
         rc = cells.shape[0]
         self.ranges = [(o, min(o + block, resolution)) for o in origin]
         size = tuple(b - a + 1 for a, b in self.ranges)
-        need = np.zeros(size, bool)
         idx = [np.arange(a, b + 1) for a, b in self.ranges]
         lo = [np.clip((i - 1) // factor, 0, rc - 1) for i in idx]
         hi = [np.clip(i // factor, 0, rc - 1) for i in idx]
-        for a in (lo[0], hi[0]):
-            for b in (lo[1], hi[1]):
-                for c in (lo[2], hi[2]):
-                    need |= cells[np.ix_(a, b, c)]
+        # a sample is exact when a marked cell holds it: OR over its (lo|hi)^3 cells, axis by axis
+        c0 = [int(min(a.min(), b.min())) for a, b in zip(lo, hi)]
+        c1 = [int(max(a.max(), b.max())) + 1 for a, b in zip(lo, hi)]
+        need = cells[c0[0]:c1[0], c0[1]:c1[1], c0[2]:c1[2]]
+        for axis in range(3):
+            need = np.take(need, lo[axis] - c0[axis], axis) | np.take(need, hi[axis] - c0[axis], axis)
         self.local = np.nonzero(need)  # exact samples, block-local indices
         self.size = size
 
@@ -158,8 +159,9 @@ def weld_padded(verts: np.ndarray, faces: np.ndarray, block: int) -> tuple[np.nd
         snapped = np.where(np.abs(v - r) <= SNAP, r, v)
         base = np.floor(snapped).astype(np.int64)
         frac_axis = np.where(snapped != base, np.arange(3)[None], 3).min(1)  # 3: on a grid sample
-        key = np.concatenate([base, frac_axis[:, None]], 1)
-        _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+        span = int(base.max()) + 2  # one int64 per (edge base, axis): a 1D unique is far quicker than rows
+        key = ((base[:, 0] * span + base[:, 1]) * span + base[:, 2]) * 4 + frac_axis
+        _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
         remap[cand] = cand[first][inverse.reshape(-1)]
     used, new_index = np.unique(remap, return_inverse=True)
     return verts[used], new_index.reshape(-1)[faces]
