@@ -15,7 +15,8 @@ from ..model.ray_sampler import sample_rays
 from ..semantics import NUM_CLASSES
 from .attributes import vertex_colors, vertex_labels, vertex_normals
 from .cleanup import decimate, keep_largest_components, taubin_smooth
-from .extraction import DEFAULT_LEVEL, extract_surface
+from .extraction import DEFAULT_LEVEL
+from .surface import extract_surface
 from .fields import DEFAULT_BATCH, DensityFn, generator_fields
 from .head_mesh import HeadMesh
 
