@@ -331,6 +331,22 @@ class Client:
         return self._json("POST", f"/sessions/{parse.quote(session_id)}/edits/mask", data=body,
                           content_type=ctype, timeout=max(self.timeout, 120))
 
+    def edit_mask_live(self, session_id: str, png: bytes, preview_size: int = 128,
+                       mesh_resolution: int = 0) -> dict:
+        """One stroke of live painting: {"session", "preview_png" (base64), "mesh" (compact or
+        None, with mesh_resolution > 0), "seconds"} in one round trip."""
+        body, ctype = encode_multipart(None, {"mask": ("mask.png", png, "image/png")})
+        return self._json("POST", f"/sessions/{parse.quote(session_id)}/edits/mask/live", data=body,
+                          content_type=ctype, query={"preview_size": int(preview_size),
+                                                     "mesh_resolution": int(mesh_resolution)},
+                          timeout=max(self.timeout, 120))
+
+    def mesh_live(self, session_id: str, resolution: int = 96, restart: bool = False) -> dict:
+        """The coarse live mesh (compact) of the session's current state."""
+        return self._json("GET", f"/sessions/{parse.quote(session_id)}/mesh/live",
+                          query={"resolution": int(resolution), "restart": bool(restart)},
+                          timeout=max(self.timeout, 120))
+
     def edit_region(self, session_id: str, classes: list, seed: int | None = None,
                     source_session: str | None = None) -> dict:
         body = {"classes": list(classes)}

@@ -7,6 +7,7 @@ The operators live by feature (thin wrappers around client/jobs/mesh_io):
 ``ops_import``     portrait photo -> head, random head from a seed
 ``ops_edit``       class selection, region style, texture swap, undo/redo/revert, mesh rebuild
 ``ops_paint``      brush colour per class, paint the mask, apply it (shape edit)
+``ops_live``       live painting: stroke detection, answers applied (network side: live_stream)
 ``ops_preview``    backend render of a head into an image
 ``ops_export``     GLB/OBJ export
 ``ops_tasks``      base classes: background work, modal polling, timer, error reports
@@ -56,6 +57,8 @@ def register():
 
 
 def unregister():
+    from . import ops_live
+    ops_live.stop()
     ops_tasks.stop_timer()
     ops_backend.cancel_startup_check()
     jobs.RUNNER.cancel_all()

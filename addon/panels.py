@@ -149,8 +149,18 @@ class IDE3D_PT_shape(_IDE3DPanel, Panel):
         sub = layout.row()
         sub.enabled = img is not None
         sub.operator("ide3d.apply_mask", icon="CHECKMARK")
+        layout.prop(p, "live_paint", toggle=True, icon="REC")
         if img is not None:
             layout.label(text=f"Painting: {img.name}", icon="IMAGE_DATA")
+        from .ops_live import LIVE
+        live = LIVE.get(obj.name) if obj is not None else None
+        if live is not None:
+            lat = live.latencies()
+            if lat["preview"]:
+                last = max(lat["preview"])
+                mesh = lat["mesh"].get(last)
+                layout.label(text=f"Stroke {last}: preview {lat['preview'][last] * 1000:.0f} ms" +
+                             (f", mesh {mesh * 1000:.0f} ms" if mesh is not None else ""), icon="TIME")
 
 
 class IDE3D_PT_preview(_IDE3DPanel, Panel):

@@ -26,6 +26,11 @@ def _paint_class_update(self, context):
     set_paint_color(context, palette.CLASS_NAMES.index(self.paint_class))
 
 
+def _live_update(self, context):
+    from .ops_live import live_toggled
+    live_toggled(self, context)
+
+
 def _display_update(self, context):
     from .texture_io import set_display
     for obj in context.scene.objects:
@@ -61,6 +66,9 @@ class IDE3DSceneProperties(PropertyGroup):
     # shape (mask painting)
     paint_class: EnumProperty(name="Paint class", items=PAINT_CLASS_ITEMS, default="hair",
                               update=_paint_class_update)
+    live_paint: BoolProperty(name="Live", default=False, update=_live_update,
+                             description="Reshape the head after every stroke while you paint the mask "
+                                         "(coarse mesh at once, the full mesh when you pause)")
 
     # preview
     preview_yaw: FloatProperty(name="Yaw", subtype="ANGLE", default=0.0, min=-math.pi / 2, max=math.pi / 2)

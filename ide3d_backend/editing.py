@@ -68,18 +68,19 @@ def interpolate(state: State, G, part: str, alpha: float, other: torch.Tensor, w
     return State(G.merge_ws(w_s, w_t), list(state.layers)), f"{part} {alpha:.2f} toward {what}"
 
 
-def mask_edit(state: State, G, editor, mask: np.ndarray, planes_field=None) -> tuple[State, str]:
+def mask_edit(state: State, G, editor, mask: np.ndarray, planes_field=None, arrays=None) -> tuple[State, str]:
     """Shape edit from a mask painted in the canonical view: new w_s from E_can, w_t kept.
     `editor` is the encoder bundle (E_can); `planes_field` the state's (planes, field)
-    when the caller has them cached."""
+    and `arrays` its canonical `views.render_arrays` when the caller has them cached."""
     if editor is None:
         raise EditError("shape edits need the trained canonical editor; install weights/encoders.safetensors "
                         "or train them with `ide3d train encoders`")
     mask = semantics.check_mask(mask)
     r = G.cfg.superres.output_resolution
     with torch.no_grad():
-        planes, field = planes_field or build_field(G, state.ws, state.layers)
-        arrays = views.render_arrays(G, state.ws, 0.0, 0.0, field, planes)
+        if arrays is None:
+            planes, field = planes_field or build_field(G, state.ws, state.layers)
+            arrays = views.render_arrays(G, state.ws, 0.0, 0.0, field, planes)
         onehot = encoding.mask_onehot(mask, r, G.device)
         ws_can = encoding.encode_canonical(editor, G, arrays["image"], onehot).cpu()
     _, w_t = G.split_ws(state.ws)
@@ -112,10 +113,12 @@ def edit_interpolate(session, part: str, alpha: float, seed: int | None = None, 
     return session.commit("interpolate", summary, state)
 
 
-def edit_mask(session, mask: np.ndarray, encoders=None) -> dict:
-    """`encoders`: the canonical editor (sources.load_editor resolves the shipped one)."""
+def edit_mask(session, mask: np.ndarray, encoders=None, arrays=None) -> dict:
+    """`encoders`: the canonical editor (sources.load_editor resolves the shipped one);
+    `arrays`: the current state's canonical render when the caller kept it (live painting)."""
     with session.lock:
-        state, summary = mask_edit(session.state, session.G, encoders, mask, session.field())
+        state, summary = mask_edit(session.state, session.G, encoders, mask,
+                                   session.field() if arrays is None else None, arrays)
     return session.commit("mask", summary, state)
 
 

@@ -9,7 +9,6 @@ the box is closed on the box face instead of left open.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +30,8 @@ class GridStats:
     active_cells: int = 0     # coarse cells refined at full resolution
     margin: float = 0.0       # level band widening the coarse cell test
     seconds_sampling: float = 0.0
+    lattice: bool = False     # sampled through the field's lattice tables (lattice.py)
+    sparse: bool = False      # built and marched block by block near the surface (sparse.py)
     seconds_marching: float = 0.0
 
 
@@ -51,11 +52,32 @@ def _points(axis: np.ndarray, ii: np.ndarray, jj: np.ndarray, kk: np.ndarray) ->
     return np.stack([axis[ii], axis[jj], axis[kk]], -1)
 
 
+class _Sampler:
+    """density_fn at lattice indices (ii, jj, kk) of one axis: through the field's lattice
+    tables when it offers them (`density_fn.lattice`, lattice.py) and `lattice` is on,
+    else at the points."""
+
+    def __init__(self, density_fn: DensityFn, axis: np.ndarray, batch: int, stats: GridStats | None,
+                 lattice: bool = True):
+        self.density_fn, self.axis, self.batch, self.stats = density_fn, axis, batch, stats
+        make = getattr(density_fn, "lattice", None) if lattice else None
+        self.fast = make(axis) if make is not None else None
+
+    def __call__(self, ii: np.ndarray, jj: np.ndarray, kk: np.ndarray) -> np.ndarray:
+        if self.fast is None:
+            return _query(self.density_fn, _points(self.axis, ii, jj, kk), self.batch, self.stats)
+        if self.stats is not None:
+            self.stats.queries += len(ii)
+            self.stats.lattice = True
+        return self.fast(ii, jj, kk)
+
+
 def sample_grid_dense(density_fn: DensityFn, resolution: int, box: float, batch: int = DEFAULT_BATCH,
-                      stats: GridStats | None = None, pad: bool = True) -> np.ndarray:
+                      stats: GridStats | None = None, pad: bool = True, lattice: bool = True) -> np.ndarray:
     """float32 grid [R+1]^3 (padded to [R+3]^3 when `pad`) of density samples, x-major."""
     n = resolution + 1
     axis = grid_coordinates(resolution, box)
+    sample = _Sampler(density_fn, axis, batch, stats, lattice)
     o = 1 if pad else 0
     grid = np.full((n + 2 * o,) * 3, PAD_VALUE, dtype=np.float32)
     jj, kk = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
@@ -64,15 +86,31 @@ def sample_grid_dense(density_fn: DensityFn, resolution: int, box: float, batch:
     for i0 in range(0, n, slab):
         i1 = min(n, i0 + slab)
         ii = np.repeat(np.arange(i0, i1), n * n)
-        pts = _points(axis, ii, np.tile(jj, i1 - i0), np.tile(kk, i1 - i0))
-        grid[o + i0:o + i1, o:o + n, o:o + n] = _query(density_fn, pts, batch, stats).reshape(i1 - i0, n, n)
+        vals = sample(ii, np.tile(jj, i1 - i0), np.tile(kk, i1 - i0))
+        grid[o + i0:o + i1, o:o + n, o:o + n] = vals.reshape(i1 - i0, n, n)
     return grid
+
+
+def coarse_cells(coarse: np.ndarray, level: float, margin: float) -> np.ndarray:
+    """Coarse cells that may hold the surface: some corner reaches level - margin and some
+    corner stays below level + margin (margin 0: the corners straddle the level)."""
+    rc = coarse.shape[0] - 1
+    above = coarse >= level - margin
+    below = coarse <= level + margin
+    any_in = np.zeros((rc,) * 3, bool)
+    any_out = np.zeros((rc,) * 3, bool)
+    for di in (0, 1):
+        for dj in (0, 1):
+            for dk in (0, 1):
+                any_in |= above[di:di + rc, dj:dj + rc, dk:dk + rc]
+                any_out |= below[di:di + rc, dj:dj + rc, dk:dk + rc]
+    return any_in & any_out
 
 
 def sample_grid_coarse_to_fine(density_fn: DensityFn, resolution: int, box: float, level: float,
                                factor: int = 4, dilation: int = 0, batch: int = DEFAULT_BATCH,
                                stats: GridStats | None = None, pad: bool = True,
-                               margin: float | str | None = "auto") -> np.ndarray:
+                               margin: float | str | None = "auto", lattice: bool = True) -> np.ndarray:
     """Like `sample_grid_dense`, but samples the full resolution only near the surface.
 
     1. sample a coarse grid with R/factor cells per axis (every factor-th fine sample);
@@ -92,24 +130,13 @@ def sample_grid_coarse_to_fine(density_fn: DensityFn, resolution: int, box: floa
     rc = resolution // factor
     n = resolution + 1
     o = 1 if pad else 0
-    coarse = sample_grid_dense(density_fn, rc, box, batch, stats, pad=False)
+    coarse = sample_grid_dense(density_fn, rc, box, batch, stats, pad=False, lattice=lattice)
     if margin == "auto":
         margin = estimate_margin(density_fn, coarse, box, batch, stats)
     margin = float(margin or 0.0)
     if stats is not None:
         stats.margin = margin
-    # Cells that may hold the surface: some corner reaches level - margin and some
-    # corner stays below level + margin (margin 0: the corners straddle the level).
-    above = coarse >= level - margin
-    below = coarse <= level + margin
-    any_in = np.zeros((rc,) * 3, bool)
-    any_out = np.zeros((rc,) * 3, bool)
-    for di in (0, 1):
-        for dj in (0, 1):
-            for dk in (0, 1):
-                any_in |= above[di:di + rc, dj:dj + rc, dk:dk + rc]
-                any_out |= below[di:di + rc, dj:dj + rc, dk:dk + rc]
-    cells = any_in & any_out
+    cells = coarse_cells(coarse, level, margin)
     if dilation > 0 and cells.any():
         from scipy.ndimage import binary_dilation
         cells = binary_dilation(cells, np.ones((3, 3, 3), bool), iterations=dilation)
@@ -118,6 +145,7 @@ def sample_grid_coarse_to_fine(density_fn: DensityFn, resolution: int, box: floa
 
     grid = np.full((n + 2 * o,) * 3, PAD_VALUE, dtype=np.float32)
     axis = grid_coordinates(resolution, box)
+    sample = _Sampler(density_fn, axis, batch, stats, lattice)
     # Fine sample i lies in coarse cells lo[i] and hi[i] (equal unless i is on a coarse plane).
     idx = np.arange(n)
     lo = np.clip((idx - 1) // factor, 0, rc - 1)
@@ -141,7 +169,7 @@ def sample_grid_coarse_to_fine(density_fn: DensityFn, resolution: int, box: floa
         ii, jj, kk = np.nonzero(need)
         if len(ii):
             ii += f0
-            vals = _query(density_fn, _points(axis, ii, jj, kk), batch, stats)
+            vals = sample(ii, jj, kk)
             grid[ii + o, jj + o, kk + o] = vals
     return grid
 
@@ -175,30 +203,3 @@ def marching_cubes(grid: np.ndarray, level: float, resolution: int, box: float,
     if padded:  # vertices on padding edges sit ~1e-5 voxel outside: put them on the box face
         np.clip(verts, -box / 2, box / 2, out=verts)
     return verts, faces.astype(np.int32)
-
-
-def extract_surface(density_fn: DensityFn, resolution: int = 256, box: float = 1.0,
-                    level: float = DEFAULT_LEVEL, coarse_to_fine: bool = True, factor: int = 4,
-                    dilation: int = 0, batch: int = DEFAULT_BATCH, margin: float | str | None = "auto"
-                    ) -> tuple[np.ndarray, np.ndarray, GridStats]:
-    """Sample `density_fn` over [-box/2, box/2]^3 and run marching cubes at `level`.
-
-    Returns (vertices (V,3) float32 world, faces (F,3) int32, stats). Coarse-to-fine
-    needs `resolution` divisible by `factor`; otherwise the dense grid is used.
-    """
-    if not 8 <= resolution <= 1024:
-        raise ValueError(f"resolution must be in 8..1024, got {resolution}")
-    stats = GridStats(resolution, coarse_to_fine, dense_queries=(resolution + 1) ** 3)
-    t0 = time.perf_counter()
-    if coarse_to_fine and resolution % factor == 0 and resolution // factor >= 2:
-        grid = sample_grid_coarse_to_fine(density_fn, resolution, box, level, factor, dilation, batch, stats,
-                                          margin=margin)
-    else:
-        stats.coarse_to_fine = False
-        grid = sample_grid_dense(density_fn, resolution, box, batch, stats)
-    t1 = time.perf_counter()
-    verts, faces = marching_cubes(grid, level, resolution, box)
-    del grid
-    stats.seconds_sampling = t1 - t0
-    stats.seconds_marching = time.perf_counter() - t1
-    return verts, faces, stats

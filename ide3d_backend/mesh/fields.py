@@ -34,11 +34,16 @@ def between_batches(hook: Callable[[], object], max_batch: int | None = None):
         _chunks.hook, _chunks.max_batch = old
 
 
+def batch_hook(batch: int) -> tuple[Callable | None, int]:
+    """(this thread's between-batches hook or None, `batch` capped as `between_batches` asks)."""
+    hook, cap = getattr(_chunks, "hook", None), getattr(_chunks, "max_batch", None)
+    return hook, (min(batch, cap) if cap else batch)
+
+
 def evaluate_points(fn: Callable, pts: np.ndarray, batch: int = DEFAULT_BATCH) -> np.ndarray:
     """fn at the (N, 3) points, `batch` at a time, without gradients -> float32 (N, ...)."""
     out = None
-    hook, cap = getattr(_chunks, "hook", None), getattr(_chunks, "max_batch", None)
-    batch = min(batch, cap) if cap else batch
+    hook, batch = batch_hook(batch)
     with torch.no_grad():
         for s in range(0, len(pts), batch):
             if hook is not None:
@@ -70,6 +75,11 @@ def generator_fields(G, ws: torch.Tensor, planes=None) -> tuple[Callable, Callab
     def density_fn(xyz):
         sigma, _ = dec.decode_semantic(planes.semantic, _pts(xyz))
         return sigma[0, :, 0]
+
+    def lattice(axis):  # grid samplers use it when present (lattice.py)
+        from .lattice import semantic_lattice
+        return semantic_lattice(dec, planes.semantic, axis, reference=density_fn, batch_hook=batch_hook)
+    density_fn.lattice = lattice
 
     def label_fn(xyz):
         _, logits = dec.decode_semantic(planes.semantic, _pts(xyz))

@@ -15,7 +15,8 @@ from ..model.ray_sampler import sample_rays
 from ..semantics import NUM_CLASSES
 from .attributes import vertex_colors, vertex_labels, vertex_normals
 from .cleanup import decimate, keep_largest_components, taubin_smooth
-from .extraction import DEFAULT_LEVEL, extract_surface
+from .extraction import DEFAULT_LEVEL
+from .surface import extract_surface
 from .fields import DEFAULT_BATCH, DensityFn, generator_fields
 from .head_mesh import HeadMesh
 
@@ -25,16 +26,18 @@ def mesh_from_fields(density_fn: DensityFn, label_fn: Callable | None = None, co
                      coarse_to_fine: bool = True, smooth: int = 0, target_faces: int | None = None,
                      keep_components: float | None = None, largest_component: bool = True,
                      batch: int = DEFAULT_BATCH, factor: int = 4, dilation: int = 0,
-                     margin: float | str | None = "auto") -> HeadMesh:
+                     margin: float | str | None = "auto", lattice: bool = True, sparse: bool = True) -> HeadMesh:
     """Extract, clean up and attribute a mesh from callbacks (callbacks as in fields.py).
 
     keep_components: None keeps only the largest component; a fraction keeps every
     component with at least that fraction of the largest's faces (needs largest_component).
-    Missing label_fn gives label 1 (skin); missing color_fn gives mid grey.
+    Missing label_fn gives label 1 (skin); missing color_fn gives mid grey. `lattice=False`
+    samples every grid point through density_fn (the reference path; lattice.py);
+    `sparse=False` fills and marches the whole fine grid (sparse.py).
     """
     t0 = time.perf_counter()
     verts, faces, stats = extract_surface(density_fn, resolution, box, level, coarse_to_fine, factor,
-                                          dilation, batch, margin)
+                                          dilation, batch, margin, lattice, sparse)
     t1 = time.perf_counter()
     raw_faces = len(faces)
     if largest_component and len(faces):
@@ -90,8 +93,8 @@ def rendered_surface_level(G, ws: torch.Tensor, planes=None, yaws=SURFACE_YAWS, 
 
 def extract_head_mesh(G, ws: torch.Tensor, resolution: int = 256, level: float | None = DEFAULT_LEVEL,
                       coarse_to_fine: bool = True, smooth: int = 0, target_faces: int | None = None,
-                      planes=None, keep_components: float | None = None, batch: int = DEFAULT_BATCH
-                      ) -> HeadMesh:
+                      planes=None, keep_components: float | None = None, batch: int = DEFAULT_BATCH,
+                      lattice: bool = True, sparse: bool = True) -> HeadMesh:
     """The labelled, coloured head mesh of one latent, in the model frame
     (use `.to_blender_frame()` for Blender). Colours come from the texture decoder.
     `level=None` meshes at `rendered_surface_level` (where the renders see the surface)."""
@@ -101,4 +104,5 @@ def extract_head_mesh(G, ws: torch.Tensor, resolution: int = 256, level: float |
         level = rendered_surface_level(G, ws, planes)
     density_fn, label_fn, color_fn = generator_fields(G, ws, planes)
     return mesh_from_fields(density_fn, label_fn, color_fn, resolution, G.cfg.render.box_warp, level,
-                            coarse_to_fine, smooth, target_faces, keep_components, batch=batch)
+                            coarse_to_fine, smooth, target_faces, keep_components, batch=batch, lattice=lattice,
+                            sparse=sparse)

@@ -133,3 +133,12 @@ class CompactMesh(BaseModel):
     texture_png: Optional[str] = Field(None, description="with ?texture=N: base64 sRGB PNG, N x N")
     texture_size: Optional[int] = None
     warnings: Optional[list[str]] = None
+
+
+class LiveStroke(BaseModel):
+    """One stroke of live painting: the edit's new session state, the canonical preview and,
+    when asked for, the coarse mesh of the new state (docs/api.md)."""
+    session: SessionInfo
+    preview_png: str = Field(description="base64 PNG: the canonical (frontal) RGB view after the edit")
+    mesh: Optional[CompactMesh] = Field(None, description="with ?mesh_resolution=N: the coarse live mesh")
+    seconds: dict[str, float] = Field(default_factory=dict, description="server-side time per step")

@@ -71,6 +71,50 @@ def textured_mesh(b: Backend, session: SessionAccess, resolution: int, smooth: i
     return s, th.mesh, list(th.result.warnings)
 
 
+def compact_body(s, m, warnings: list[str] | None = None) -> dict:
+    """The CompactMesh body of a model-frame mesh (Blender frame, base64 arrays)."""
+    mb = m.to_blender_frame()
+    body = {"version": s.version, "frame": "blender",
+            "vertices": _b64(mb.vertices, "<f4"), "faces": _b64(mb.faces, "<i4"),
+            "colors": _b64(mb.colors, np.uint8), "labels": _b64(mb.labels, np.uint8),
+            "vertex_count": int(len(mb.vertices)), "face_count": int(len(mb.faces))}
+    if mb.texture is not None and mb.uvs is not None:
+        from ...texture import png_bytes
+        body.update(uvs=_b64(mb.uvs, "<f4"), texture_png=base64.b64encode(png_bytes(mb.texture)).decode(),
+                    texture_size=int(mb.texture.shape[0]), warnings=warnings or [])
+    return body
+
+
+_LIVE: dict[str, object] = {}  # session id -> its LiveMesher (mesh/live.py), the last few only
+LIVE_SESSIONS = 8
+LIVE_TOLERANCE = 0.02  # blocks whose samples moved less than this fraction of the level keep their triangles
+
+
+def live_mesh(b: Backend, session: SessionAccess, resolution: int, restart: bool = False):
+    """(session, coarse mesh) of the session's current state from its live mesher: the level
+    is fixed when the mesher starts (restart=True, a new resolution, or a first call), and
+    only the blocks whose density changed are re-marched."""
+    from ...mesh.fields import generator_fields
+    from ...mesh.live import LiveMesher
+    from ...mesh.pipeline import rendered_surface_level
+    with session.locked() as s:
+        planes, field = guarded(s.field)
+        G, ws = s.G, s.ws.to(planes.semantic.device)
+        mesher = _LIVE.get(session.sid)
+        if restart or mesher is None or mesher.resolution != resolution:
+            level = rendered_surface_level(G, ws, planes)
+            mesher = LiveMesher(resolution, G.cfg.render.box_warp, level, tolerance=LIVE_TOLERANCE * level)
+            _LIVE.pop(session.sid, None)
+            while len(_LIVE) >= LIVE_SESSIONS:
+                _LIVE.pop(next(iter(_LIVE)))
+            _LIVE[session.sid] = mesher
+        density, labels, colors = generator_fields(G, ws, planes)
+        if field is not None:  # region style layers colour their classes, as in Session.mesh
+            dev, dt = planes.semantic.device, planes.semantic.dtype
+            colors = lambda xyz: field(xyz.to(device=dev, dtype=dt)[None])["features"][0, :, :3]  # noqa: E731
+        return s, guarded(mesher.mesh, density, labels, colors)
+
+
 def mesh_file(s, m, fmt: str):
     """(bytes, content type, file extension) of the mesh in a file format."""
     from ... import export
@@ -112,18 +156,17 @@ def router_for(limits: Limits) -> APIRouter:
              texture: Optional[int] = TEXTURE_QUERY, keep_photo: bool = KEEP_PHOTO_QUERY):
         s, m, warnings = textured_mesh(backend, session, resolution, smooth, faces, texture, keep_photo)
         if format == "compact":
-            mb = m.to_blender_frame()
-            body = {"version": s.version, "frame": "blender",
-                    "vertices": _b64(mb.vertices, "<f4"), "faces": _b64(mb.faces, "<i4"),
-                    "colors": _b64(mb.colors, np.uint8), "labels": _b64(mb.labels, np.uint8),
-                    "vertex_count": int(len(mb.vertices)), "face_count": int(len(mb.faces))}
-            if mb.texture is not None and mb.uvs is not None:
-                from ...texture import png_bytes
-                body.update(uvs=_b64(mb.uvs, "<f4"), texture_png=base64.b64encode(png_bytes(mb.texture)).decode(),
-                            texture_size=int(mb.texture.shape[0]), warnings=warnings)
-            return JSONResponse(body)
+            return JSONResponse(compact_body(s, m, warnings))
         data, ctype, ext = mesh_file(s, m, format)
         return Response(data, media_type=ctype, headers=_file_headers(s, ext, warnings))
+
+    @router.get("/sessions/{sid}/mesh/live", response_model=CompactMesh)
+    def mesh_live(session: SessionDep, backend: BackendDep,
+                  resolution: int = Query(96, ge=L.min_mesh_resolution, le=min(L.max_mesh_resolution, 256)),
+                  restart: bool = Query(False, description="start over: fix the level at the current state")):
+        """The coarse mesh while painting (docs/api.md): only changed blocks are re-marched."""
+        s, m = live_mesh(backend, session, resolution, restart)
+        return JSONResponse(compact_body(s, m))
 
     @router.get("/sessions/{sid}/export", response_class=Response)
     def export_route(session: SessionDep, backend: BackendDep, format: Literal["glb", "obj", "ply"] = Query("glb"),
