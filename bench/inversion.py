@@ -10,6 +10,10 @@ the face and dlib identity distance at five yaws (real_photos.score).
 
     .venv/bin/python bench/inversion.py presets [--quality] [--rounds 2]
         [--variant NAME:BASE:field=value,...]  ->  bench/results/inversion_presets.json
+
+`steps`: what one optimisation step costs (median wall and CPU seconds) on the astronaut:
+a latent step at the preset's resolution, a coarse one, a tuning step (whole generator and
+frozen backbone), and the forward pieces  ->  bench/results/inversion_steps.json
 """
 from __future__ import annotations
 
@@ -166,18 +170,72 @@ def summarise_presets(runs: dict) -> dict:
     return out
 
 
+def step_costs(args):
+    import copy
+    from ide3d_backend.perceptual import perceptual_distance
+    G, _ = resolve_generator(None, "cpu")
+    G.eval().requires_grad_(False)
+    r = G.cfg.superres.output_resolution
+    target = inversion.image_to_tensor(preprocess.preprocess(ASTRONAUT, r).image, r)
+    p = inversion.PRESETS["fast"]
+    objective = inversion.Objective(target, None, p)
+    ws = inversion.average_latent(G).requires_grad_(True)
+    yaw, pitch = torch.tensor(0.0, requires_grad=True), torch.tensor(0.0, requires_grad=True)
+
+    def median(fn, n=args.repeats):
+        fn()
+        rows = []
+        for _ in range(n):
+            c, t = time.process_time(), time.perf_counter()
+            fn()
+            rows.append((time.perf_counter() - t, time.process_time() - c))
+        rows.sort()
+        return {"wall": rows[len(rows) // 2][0], "cpu": rows[len(rows) // 2][1]}
+    label = inversion.cam.labels_from_angles(torch.tensor(0.0), torch.tensor(0.0))
+    with torch.no_grad():
+        img = G.synthesis(ws, label)["image"]
+    tuned = copy.deepcopy(G)
+    pivot = ws.detach()
+    zero = torch.tensor(0.0)
+    with torch.no_grad():
+        planes = tuned.planes(pivot)
+
+    def tune_step(frozen_backbone):
+        for name, prm in tuned.named_parameters():
+            prm.requires_grad_(not name.startswith(("mapping.", "backbone.") if frozen_backbone else ("mapping.",)))
+        objective(tuned, pivot, zero, zero, planes=planes if frozen_backbone else None)[0].backward()
+    load = os.getloadavg()
+    payload = {"load_average_before": load, "repeats": args.repeats, "seconds": {
+        "latent_step_nr32_loss128": median(lambda: objective(G, ws, yaw, pitch)[0].backward()),
+        "latent_step_nr16_loss64": median(lambda: objective(G, ws, yaw, pitch, 16, 64)[0].backward()),
+        "tune_step_whole_generator": median(lambda: tune_step(False)),
+        "tune_step_frozen_backbone": median(lambda: tune_step(True)),
+        "forward_planes": median(lambda: G.planes(ws.detach())),
+        "forward_synthesis_nr32": median(lambda: G.synthesis(ws.detach(), label, neural_resolution=32)),
+        "forward_synthesis_nr16": median(lambda: G.synthesis(ws.detach(), label, neural_resolution=16)),
+        "perceptual_128_forward": median(lambda: perceptual_distance(img, target)),
+        "perceptual_64_forward": median(lambda: perceptual_distance(inversion.downsample(img, 64),
+                                                                    inversion.downsample(target, 64))),
+    }, "load_average_after": os.getloadavg()}
+    common.write(args.out if args.out != "inversion_presets" else "inversion_steps", payload)
+    print(payload["seconds"])
+
+
 def main():
     ap = argparse.ArgumentParser(description="inversion benchmarks")
-    ap.add_argument("what", nargs="?", default="edits", choices=["edits", "presets"])
+    ap.add_argument("what", nargs="?", default="edits", choices=["edits", "presets", "steps"])
     ap.add_argument("--quality", action="store_true", help="presets: also the quality preset")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--photos", default="astronaut,grace_hopper")
     ap.add_argument("--variant", action="append", default=[], help="NAME:BASE:field=value,... (presets)")
     ap.add_argument("--out", default="inversion_presets")
+    ap.add_argument("--repeats", type=int, default=7, help="steps: timed repeats")
     args = ap.parse_args()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     if args.what == "presets":
         return compare_presets(args)
+    if args.what == "steps":
+        return step_costs(args)
     edits()
 
 
