@@ -64,6 +64,19 @@ class InversionPreset:
     mirror_weight: float = 0.5
     mirror_min_yaw: float = 0.1            # |yaw| below this: no mirror term (see guidance)
     camera_prior_weight: float = 10.0      # per rad^2 away from the landmarks' camera
+    # Schedule (issue 18): the first `coarse_steps` latent steps render at a lower neural
+    # resolution and score the images at `coarse_loss_resolution` (a step costs about half):
+    # the start only has to find the head's layout, which low resolution shows as well.
+    coarse_steps: int = 0
+    coarse_neural_resolution: int = 16
+    coarse_loss_resolution: int | None = 64   # None: the output resolution
+    # A phase also ends when its loss has not improved by `plateau_tol` (relative) for
+    # `plateau_patience` steps (0: off); coarse and full-resolution losses are kept apart.
+    plateau_patience: int = 0
+    plateau_tol: float = 0.005
+    # False: pivotal tuning leaves the tri-plane backbone as it is and tunes the decoder and
+    # super-resolution only; the pivot's planes are then made once, not every step.
+    tune_backbone: bool = True
 
     def with_steps(self, latent_steps: int, tune_steps: int) -> "InversionPreset":
         return dataclasses.replace(self, latent_steps=latent_steps, tune_steps=tune_steps)
@@ -137,15 +150,42 @@ def _check(cancel: threading.Event | None):
         raise Cancelled("inversion cancelled")
 
 
+def downsample(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """[B, C, R, R] images or logits -> [B, C, size, size] (area average); None or R: unchanged."""
+    if size is None or x.shape[-1] == size:
+        return x
+    return F.interpolate(x, size=(size, size), mode="area")
+
+
 def reconstruction_loss(out: dict, target: torch.Tensor, mask: torch.Tensor | None,
-                        p: InversionPreset) -> tuple[torch.Tensor, torch.Tensor]:
-    """(total loss, perceptual distance) of a synthesis result against the target."""
-    img = out["image"]
+                        p: InversionPreset, size: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(total loss, perceptual distance) of a synthesis result against the target; `size`:
+    score the images at this resolution (the target and mask given at it already)."""
+    img = downsample(out["image"], size)
     perc = perceptual_distance(img, target).mean()
     loss = p.l2_weight * (img - target).square().mean() + p.perceptual_weight * perc
     if mask is not None and p.mask_weight > 0:
-        loss = loss + p.mask_weight * F.cross_entropy(out["semantic"], mask)
+        loss = loss + p.mask_weight * F.cross_entropy(downsample(out["semantic"], size), mask)
     return loss, perc
+
+
+class Plateau:
+    """True once a loss has gone `patience` steps without a relative gain of `tol` over its
+    best; patience 0 never stops."""
+
+    def __init__(self, patience: int, tol: float):
+        self.patience, self.tol = patience, tol
+        self.reset()
+
+    def reset(self):
+        self.best, self.since = float("inf"), 0
+
+    def __call__(self, loss: float) -> bool:
+        if loss < self.best - self.tol * abs(self.best) or not math.isfinite(self.best):
+            self.best, self.since = loss, 0
+        else:
+            self.since += 1
+        return 0 < self.patience <= self.since
 
 
 def encoder_initialisation(G, target: torch.Tensor, mask: torch.Tensor | None, encoders=None
@@ -172,32 +212,50 @@ def encoder_initialisation(G, target: torch.Tensor, mask: torch.Tensor | None, e
 class Objective:
     """The loss both phases minimise: the photo (and its mask) at the camera; with a landmark
     guide also the depth term, the mirrored photo at the mirrored camera and a prior that
-    keeps the camera near the landmarks' (guidance.py). One batched render serves both views."""
+    keeps the camera near the landmarks' (guidance.py). One batched render serves both views.
+    A call may render at another neural resolution and score at a lower image resolution
+    (the coarse steps); the targets at each scoring resolution are made once."""
 
     def __init__(self, target: torch.Tensor, mask: torch.Tensor | None, preset: InversionPreset,
                  guide: LandmarkGuide | None = None):
         self.p, self.target, self.mask, self.guide = preset, target, mask, guide
         self.mirror_weight = 0.0
+        self._targets: dict[int | None, tuple] = {}
         if guide is not None:
             self.grid, self.landmark_depth = guide.grid(target.device), guide.depths(target.device)
             self.mirror_weight = preset.mirror_weight * mirror_confidence(guide.yaw, preset.mirror_min_yaw)
-            if self.mirror_weight > 0:
-                self.target_m, self.mask_m = mirrored(target, mask)
 
-    def __call__(self, G, ws: torch.Tensor, yaw: torch.Tensor, pitch: torch.Tensor
+    def targets(self, size: int | None) -> tuple:
+        """(photo, mask, mirrored photo, mirrored mask) scored at `size` (None: as given)."""
+        if size is not None and size >= self.target.shape[-1]:
+            size = None
+        if size not in self._targets:
+            t, m = downsample(self.target, size), self.mask
+            if m is not None and size is not None:
+                m = F.interpolate(m[:, None].float(), size=(size, size), mode="nearest")[:, 0].long()
+            tm, mm = mirrored(t, m) if self.mirror_weight > 0 else (None, None)
+            self._targets[size] = (t, m, tm, mm)
+        return self._targets[size]
+
+    def __call__(self, G, ws: torch.Tensor, yaw: torch.Tensor, pitch: torch.Tensor,
+                 neural_resolution: int | None = None, loss_resolution: int | None = None, planes=None
                  ) -> tuple[torch.Tensor, torch.Tensor, dict]:
-        """(loss, perceptual distance at the input view, the input view's outputs)."""
+        """(loss, perceptual distance at the input view, the input view's outputs);
+        neural_resolution None: the preset's; planes: G.planes(ws) when already made."""
         p, mirror = self.p, self.mirror_weight > 0
+        target, mask, target_m, mask_m = self.targets(loss_resolution)
+        size = target.shape[-1] if loss_resolution is not None else None
         c = cam.labels_from_angles(torch.stack([yaw, -yaw]) if mirror else yaw,
                                    torch.stack([pitch, pitch]) if mirror else pitch)
-        planes = G.planes(ws)
-        out = G.synthesis(ws.expand(c.shape[0], -1, -1), c, neural_resolution=p.neural_resolution,
+        planes = G.planes(ws) if planes is None else planes
+        out = G.synthesis(ws.expand(c.shape[0], -1, -1), c,
+                          neural_resolution=neural_resolution or p.neural_resolution,
                           planes=planes.repeat(c.shape[0]), perturb=False)
         view = {k: out[k][:1] for k in ("image", "semantic", "depth", "opacity")}
-        loss, perc = reconstruction_loss(view, self.target, self.mask, p)
+        loss, perc = reconstruction_loss(view, target, mask, p, size)
         if mirror:
             loss_m, _ = reconstruction_loss({"image": out["image"][1:], "semantic": out["semantic"][1:]},
-                                            self.target_m, self.mask_m, p)
+                                            target_m, mask_m, p, size)
             loss = loss + self.mirror_weight * loss_m
         if self.guide is not None:
             if p.depth_weight > 0:
@@ -230,12 +288,19 @@ def optimise_latents(G, target: torch.Tensor, mask: torch.Tensor | None, ws: tor
     losses = []
     n = p.latent_steps
     step = 0
+    coarse_end = min(p.coarse_steps, n)   # a plateau ends the coarse part early
+    plateau = Plateau(p.plateau_patience, p.plateau_tol)
     for step in range(n):
         _check(cancel)
         f = _lr_factor(step / max(n, 1), p.lr_rampup, p.lr_rampdown) if n > 1 else 1.0
         for g in opt.param_groups:
             g["lr"] = g["base"] * max(f, 0.0)
-        loss, perc, out = objective(G, ws, yaw_t, pitch_t)
+        coarse = step < coarse_end
+        if coarse:
+            loss, perc, out = objective(G, ws, yaw_t, pitch_t, p.coarse_neural_resolution,
+                                        p.coarse_loss_resolution)
+        else:
+            loss, perc, out = objective(G, ws, yaw_t, pitch_t)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -247,7 +312,14 @@ def optimise_latents(G, target: torch.Tensor, mask: torch.Tensor | None, ws: tor
         if callback is not None:
             preview = imaging.to_uint8(out["image"]) if (step % p.preview_every == 0 or step == n - 1) else None
             callback(stage, step + 1, n, lv, preview)
-        if float(perc.detach()) < p.early_stop:
+        if coarse:
+            if plateau(lv):
+                coarse_end = step + 1
+                plateau.reset()
+            continue
+        if step == coarse_end:
+            plateau.reset()
+        if float(perc.detach()) < p.early_stop or plateau(lv):
             break
     return ws.detach(), float(yaw_t.detach()), float(pitch_t.detach()), losses, step + 1 if n else 0
 
@@ -262,16 +334,22 @@ def tune_generator(G, target: torch.Tensor, mask: torch.Tensor | None, ws: torch
     ws = ws.detach().to(dev)
     yaw_t, pitch_t = torch.tensor(float(yaw), device=dev), torch.tensor(float(pitch), device=dev)
     objective = Objective(target, mask, p, guide)
-    params = [prm for name, prm in G.named_parameters() if not name.startswith("mapping.")]
+    frozen = ("mapping.",) if p.tune_backbone else ("mapping.", "backbone.")
+    params = [prm for name, prm in G.named_parameters() if not name.startswith(frozen)]
     G.requires_grad_(False)
+    planes = None
+    if not p.tune_backbone:
+        with torch.no_grad():
+            planes = G.planes(ws)
     for prm in params:
         prm.requires_grad_(True)
     opt = torch.optim.Adam(params, lr=p.tune_lr)
     losses, perc_v, step = [], float("nan"), 0
+    plateau = Plateau(p.plateau_patience, p.plateau_tol)
     try:
         for step in range(p.tune_steps):
             _check(cancel)
-            loss, perc, out = objective(G, ws, yaw_t, pitch_t)
+            loss, perc, out = objective(G, ws, yaw_t, pitch_t, planes=planes)
             perc_v = float(perc.detach())
             if perc_v < p.early_stop:  # PTI: stop once the pivot is reproduced well enough
                 losses.append(float(loss.detach()))
@@ -284,6 +362,8 @@ def tune_generator(G, target: torch.Tensor, mask: torch.Tensor | None, ws: torch
                 preview = imaging.to_uint8(out["image"]) if (step % p.preview_every == 0
                                                              or step == p.tune_steps - 1) else None
                 callback("tune", step + 1, p.tune_steps, float(loss.detach()), preview)
+            if plateau(losses[-1]):
+                break
     finally:
         G.requires_grad_(False)
     return losses, (step + 1) if p.tune_steps else 0, perc_v
