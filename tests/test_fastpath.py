@@ -129,3 +129,18 @@ def test_plane_layout_cache_follows_the_planes():
     twin = copy.deepcopy(dec)
     with torch.no_grad():
         torch.testing.assert_close(twin.decode_texture(planes, xyz), after)
+
+
+def test_blocked_decoder_mlp_equals_the_layers():
+    # The no-gradient CPU MLP runs in row blocks; a row count that is no multiple of the
+    # block and a leading batch dim check the block edges and the reshape.
+    from ide3d_backend.config import get_config
+    from ide3d_backend.model import decoder as D
+    torch.manual_seed(0)
+    dec = D.SemanticDecoder(16, get_config("tiny").decoder)
+    f = torch.randn(2, D.MLP_BLOCK_ROWS + 123, 16)
+    with torch.no_grad():
+        want = dec.out(dec.hidden(f))
+        got = D.mlp(f, dec.hidden, dec.out)
+    assert got.shape == want.shape
+    assert torch.allclose(got, want, atol=1e-5, rtol=1e-5)

@@ -54,6 +54,28 @@ def sample_triplane(planes: torch.Tensor, xyz: torch.Tensor, box_warp: float,
     return (out[:, 0] + out[:, 1]).add_(out[:, 2]).div_(3)
 
 
+# Rows per block of the no-gradient MLP on CPU: the hidden activations of a block
+# (8192 x 64 floats, 2 MB) stay in cache, and no 200 MB temporary is faulted in per call.
+MLP_BLOCK_ROWS = 8192
+
+
+def mlp(f: torch.Tensor, hidden: FullyConnected, out: FullyConnected) -> torch.Tensor:
+    """out(hidden(f)) for f [..., C]. Without gradients on CPU (fast path) it runs in row
+    blocks into one preallocated output: the same sums per row, about twice as fast."""
+    if torch.is_grad_enabled() or f.device.type != "cpu" or not fastpath.enabled() \
+            or hidden.activation != "softplus" or out.activation != "linear" or hidden.bias is None \
+            or out.bias is None:
+        return out(hidden(f))
+    x = f.reshape(-1, f.shape[-1])
+    w1, b1 = (hidden.weight * hidden.weight_gain).t(), hidden.bias * hidden.bias_gain
+    w2, b2 = (out.weight * out.weight_gain).t(), out.bias * out.bias_gain
+    y = torch.empty(x.shape[0], w2.shape[1], dtype=x.dtype)
+    for i in range(0, x.shape[0], MLP_BLOCK_ROWS):
+        h = F.softplus(torch.addmm(b1, x[i:i + MLP_BLOCK_ROWS], w1))
+        torch.addmm(b2, h, w2, out=y[i:i + MLP_BLOCK_ROWS])
+    return y.view(*f.shape[:-1], -1)
+
+
 class SemanticDecoder(nn.Module):
     def __init__(self, in_channels: int, cfg: DecoderConfig):
         super().__init__()
@@ -62,7 +84,7 @@ class SemanticDecoder(nn.Module):
         self.density_bias = cfg.density_bias
 
     def forward(self, f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        y = self.out(self.hidden(f))
+        y = mlp(f, self.hidden, self.out)
         sigma = F.softplus(y[..., :1] + self.density_bias)
         return sigma, y[..., 1:]
 
@@ -76,7 +98,7 @@ class TextureDecoder(nn.Module):
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         # EG3D's mapping keeps RGB (and every feature) slightly beyond [0, 1] so the
         # sigmoid never has to saturate to reach black or white.
-        y = self.out(self.hidden(f))
+        y = mlp(f, self.hidden, self.out)
         if not torch.is_grad_enabled():  # same sums, no temporaries
             return y.sigmoid_().mul_(1 + 2 * 0.001).sub_(0.001)
         return torch.sigmoid(y) * (1 + 2 * 0.001) - 0.001
