@@ -99,3 +99,20 @@ def test_live_strokes_give_the_same_head_as_plain_mask_edits(app):
     a = _image(app.get(f"/sessions/{live}/canonical").content)
     b = _image(app.get(f"/sessions/{plain}/canonical").content)
     assert np.array_equal(a, b)
+
+
+def test_live_state_is_per_app_and_goes_with_the_session(app):
+    # The kept canonical render and the live mesher live on the app's backend (not in
+    # module globals shared by every app of the process) and a deleted session drops both.
+    from ide3d_backend import semantics
+    b = app.app.state.backend
+    sid = app.post("/samples", json={"seed": 6}).json()["id"]
+    ids = semantics.color_to_mask(_image(app.get(f"/sessions/{sid}/canonical", params={"kind": "mask"}).content))
+    ids[30:50, 40:80] = 13
+    r = app.post(f"/sessions/{sid}/edits/mask/live", params={"mesh_resolution": 64},
+                 files={"mask": ("mask.png", _png(ids), "image/png")})
+    assert r.status_code == 200, r.text
+    version = r.json()["session"]["version"]
+    assert b.live_canonical.get((sid, version)) is not None and b.live_meshers.get(sid) is not None
+    assert app.delete(f"/sessions/{sid}").status_code == 204
+    assert b.live_canonical.get((sid, version)) is None and b.live_meshers.get(sid) is None

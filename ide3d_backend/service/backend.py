@@ -48,6 +48,9 @@ def _load_models(settings: Settings, generator=None, encoders=None, parser=None)
     return G, source, enc, par
 
 
+LIVE_SESSIONS = 8
+
+
 class Backend:
     def __init__(self, settings: Settings, generator=None, encoders=None, parser=None, token: str | None = None):
         self.settings = settings
@@ -71,6 +74,9 @@ class Backend:
         self.png_cache = LRU(settings.render_cache, 128 << 20)
         self.view_cache = LRU(8)
         self.mesh_cache = LRU(4)
+        # Live painting (routes/edits.py, meshes.py), the last few sessions painted:
+        self.live_canonical = LRU(LIVE_SESSIONS)  # (sid, version) -> canonical render of the last stroke
+        self.live_meshers = LRU(LIVE_SESSIONS)    # sid -> its LiveMesher (mesh/live.py)
         self.long_work = LongWork(self)
         self.texturer = SessionTexturer()  # last textured head per session, for region re-bakes
 

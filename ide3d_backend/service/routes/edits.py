@@ -65,10 +65,6 @@ def edit_mask(session: SessionDep, backend: BackendDep, limits: LimitsDep,
         return guarded(engine_edit_mask, s, ids, encoders=backend.encoders)
 
 
-_CANONICAL: dict[str, tuple[int, dict]] = {}  # session id -> (version, canonical render) of its last stroke
-LIVE_SESSIONS = 8
-
-
 @router.post("/sessions/{sid}/edits/mask/live", response_model=LiveStroke)
 def edit_mask_live(session: SessionDep, backend: BackendDep, limits: LimitsDep,
                    mask: UploadFile = File(..., description="canonical-view id or palette PNG"),
@@ -90,15 +86,13 @@ def edit_mask_live(session: SessionDep, backend: BackendDep, limits: LimitsDep,
     ids = _mask_ids(session, backend, limits, mask.file.read())
     t0 = time.perf_counter()
     with session.locked() as s:
-        version, arrays = _CANONICAL.pop(session.sid, (None, None))
         info = guarded(engine_edit_mask, s, ids, encoders=backend.encoders,
-                       arrays=arrays if version == s.version else None)
+                       arrays=backend.live_canonical.get((session.sid, s.version)))
         t1 = time.perf_counter()
         planes, field = guarded(s.field)
         arrays = views.render_arrays(s.G, s.ws, 0.0, 0.0, field, planes)
-        while len(_CANONICAL) >= LIVE_SESSIONS:
-            _CANONICAL.pop(next(iter(_CANONICAL)))
-        _CANONICAL[session.sid] = (s.version, arrays)
+        backend.live_canonical.drop(lambda k: k[0] == session.sid)
+        backend.live_canonical.put((session.sid, s.version), arrays)
     png = png_bytes(views.render_kind(arrays, "rgb", preview_size))
     t2 = time.perf_counter()
     body = {"session": info, "preview_png": base64.b64encode(png).decode("ascii"),

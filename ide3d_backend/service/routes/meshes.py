@@ -85,8 +85,6 @@ def compact_body(s, m, warnings: list[str] | None = None) -> dict:
     return body
 
 
-_LIVE: dict[str, object] = {}  # session id -> its LiveMesher (mesh/live.py), the last few only
-LIVE_SESSIONS = 8
 LIVE_TOLERANCE = 0.02  # blocks whose samples moved less than this fraction of the level keep their triangles
 
 
@@ -100,14 +98,12 @@ def live_mesh(b: Backend, session: SessionAccess, resolution: int, restart: bool
     with session.locked() as s:
         planes, field = guarded(s.field)
         G, ws = s.G, s.ws.to(planes.semantic.device)
-        mesher = _LIVE.get(session.sid)
+        mesher = b.live_meshers.get(session.sid)
         if restart or mesher is None or mesher.resolution != resolution:
             level = rendered_surface_level(G, ws, planes)
             mesher = LiveMesher(resolution, G.cfg.render.box_warp, level, tolerance=LIVE_TOLERANCE * level)
-            _LIVE.pop(session.sid, None)
-            while len(_LIVE) >= LIVE_SESSIONS:
-                _LIVE.pop(next(iter(_LIVE)))
-            _LIVE[session.sid] = mesher
+            b.live_meshers.drop(lambda k: k == session.sid)
+            b.live_meshers.put(session.sid, mesher)
         density, labels, colors = generator_fields(G, ws, planes)
         if field is not None:  # region style layers colour their classes, as in Session.mesh
             dev, dt = planes.semantic.device, planes.semantic.dtype

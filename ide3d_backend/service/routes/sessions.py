@@ -29,6 +29,8 @@ def delete_session(sid: str, backend: BackendDep):
     b.png_cache.drop(lambda k: k[0] == sid)
     b.view_cache.drop(lambda k: k[0] == sid)
     b.mesh_cache.drop(lambda k: k[0] == sid)
+    b.live_canonical.drop(lambda k: k[0] == sid)
+    b.live_meshers.drop(lambda k: k == sid)
     b.texturer.forget(sid)
     return Response(status_code=204)
 
