@@ -18,7 +18,7 @@ latents (no generator tuning) on the first N heads, which tells how much of the
 reconstruction error is the encoders' and how much the generator's.
 
 Held-out heads are SynthHeads seeds far from any training seed (seed base 10^6).
-Usage: python bench/quality.py [--generator G] [--encoders E] [--heads 16]
+Usage: python bench/quality.py [--generator G] [--encoders E] [--heads 16] [--variety classic|rich]
 """
 from __future__ import annotations
 
@@ -87,6 +87,8 @@ def main():
     ap.add_argument("--ceiling-heads", type=int, default=0, help="heads for the W+ optimisation diagnostic")
     ap.add_argument("--ceiling-steps", type=int, default=100)
     ap.add_argument("--name", default="quality", help="results file: bench/results/NAME.json (compare candidates)")
+    ap.add_argument("--variety", choices=("classic", "rich"), default="classic",
+                    help="SynthHeads preset of the held-out heads (rich: random light, expressions, beards, ...)")
     args = ap.parse_args()
     torch.set_num_threads(2)
     from ide3d_backend import load_generator
@@ -99,8 +101,9 @@ def main():
     ev = Evaluator(G, enc, res)
     t0 = time.time()
     result: dict = {"generator": str(args.generator or "shipped default"),
-                    "encoders": str(args.encoders or "shipped default"), "heads": args.heads}
-    heads = [sample_head(HELDOUT_SEED_BASE + i) for i in range(args.heads)]
+                    "encoders": str(args.encoders or "shipped default"), "heads": args.heads,
+                    "variety": args.variety}
+    heads = [sample_head(HELDOUT_SEED_BASE + i, args.variety) for i in range(args.heads)]
     rng = np.random.default_rng(7)
     with torch.no_grad():
         # 1. random samples vs held-out class fractions (FFHQ-like poses for both)

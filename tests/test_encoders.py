@@ -239,3 +239,27 @@ def test_build_is_deterministic_in_seed():
     sa, sb, sc = a.state_dict(), b.state_dict(), c.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     assert not all(torch.equal(sa[k], sc[k]) for k in sa)
+
+
+def test_canonical_editor_started_from_the_encoders_equals_them(G):
+    # Random towers and heads with real-sized biases, so every term of the copy is exercised.
+    enc = build_encoders("tiny", seed=3).eval()
+    with torch.no_grad():
+        for head in (enc.texture.head, enc.semantic.head):
+            head.weight.normal_()
+            head.bias.normal_()
+    image, mask = _inputs(b=3, seed=2)
+    with torch.no_grad():
+        before = encode_canonical(enc, G, image, mask)
+        enc.canonical.start_from(enc.texture, enc.semantic)
+        ws, _, _ = encode(enc, G, image, mask)
+        can = encode_canonical(enc, G, image, mask)
+    assert not torch.allclose(before, ws, atol=1e-2)
+    torch.testing.assert_close(can, ws, atol=2e-4, rtol=1e-4)
+    # It is a start, not a tie: E_can's weights are its own afterwards.
+    with torch.no_grad():
+        enc.canonical.image_tower.fc.weight.add_(0.5)
+        ws2, _, _ = encode(enc, G, image, mask)
+    torch.testing.assert_close(ws2, ws)
+    with pytest.raises(ValueError, match="different sizes"):
+        CanonicalEditor("paper").start_from(enc.texture, enc.semantic)

@@ -271,3 +271,16 @@ def test_metrics_lines_average_every_term_over_the_steps_that_computed_it(tmp_pa
     assert lines[0]["loss"] == pytest.approx((0 + 1 + 2 + 3) / 4) and lines[0]["rgb"] == pytest.approx(11.0)
     assert lines[1]["loss"] == pytest.approx((4 + 5 + 6 + 7) / 4) and lines[1]["rgb"] == pytest.approx(15.0)
     assert last == {"loss": 7.0} and tr.saved == 1
+
+
+def test_a_run_can_start_the_canonical_editor_from_the_input_view_encoders(G, tmp_path):
+    from ide3d_backend.encoding import build_encoders, save_encoders
+    start = build_encoders("tiny", seed=5)
+    save_encoders(start, tmp_path / "e.safetensors")
+    tr = EncoderTrainer(G, tmp_path / "run", _enc_cfg(can_start_from_encoders=True),
+                        init_checkpoint=tmp_path / "e.safetensors")
+    # E_t and E_s are the --init ones, E_can reads like them (towers copied from them).
+    assert _same_state(tr.enc.texture, start.texture) and _same_state(tr.enc.semantic, start.semantic)
+    assert _same_state(tr.enc.canonical.image_tower, start.texture.tower)
+    assert _same_state(tr.enc.canonical.mask_tower, start.semantic.tower)
+    assert not _same_state(tr.enc.canonical, start.canonical)

@@ -174,6 +174,8 @@ class EncoderTrainConfig:
     recon_every: int = 1                # reconstruction + feature-consistency losses every n steps
     recon_pose: str = "true"            # render reconstructions from the "true" or the "predicted" pose
     canonical: bool = True              # train E_can in the same step
+    can_start_from_encoders: bool = False  # a new run starts E_can as E_t + E_s (after --init): equal to
+                                        # them on the canonical view, then specialised on it (warm start)
     real_batch: int = 0                 # dataset images per step when --data is given
     can_real_batch: int = 0             # dataset heads per step whose frontal view E_can reads (needs a
                                         # dataset with one frontal view per head: `ide3d data synth

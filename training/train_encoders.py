@@ -94,6 +94,8 @@ class EncoderTrainer(RunTrainer):
         self.init_note = None
         if init_checkpoint is not None:
             self.init_note = self._load_init(init_checkpoint)
+        if cfg.can_start_from_encoders:  # a resumed run's snapshot overwrites this, as it should
+            self.enc.canonical.start_from(self.enc.texture, self.enc.semantic)
         self.opt = torch.optim.Adam(self.enc.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         self.head_ws = None  # [num_groups, num_ws, w] W+ code of every dataset head
         if latents_path is not None:

@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from ..config import EncoderConfig, get_encoder_config
 from .discriminator import Conv2d, DiscriminatorBlock
-from .layers import FullyConnected
+from .layers import LRELU_GAIN, FullyConnected
 
 
 class EncoderTower(nn.Module):
@@ -116,3 +116,34 @@ class CanonicalEditor(nn.Module):
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         f = torch.cat([self.image_tower(image), self.mask_tower(mask)], 1)
         return self.head(self.mix(f)).view(-1, self.num_ws, self.w_dim)
+
+    @torch.no_grad()
+    def start_from(self, texture: TextureEncoder, semantic: SemanticEncoder, shift: float = 64.0) -> None:
+        """Become E_t + E_s: afterwards `self(image, mask)` equals their offsets, shape then texture.
+
+        A warm start for E_can: trained from scratch it stays worse than the input-view
+        encoders even on the frontal view they also read; started as them, its training on
+        canonical views can only specialise it. The towers are copied, the mix layer passes
+        its input through shifted by `shift` (its leaky ReLU is linear above -shift, far
+        below any tower feature) and the head is E_s's and E_t's heads side by side with
+        the shift taken out of the bias.
+        """
+        if (self.image_tower.out_features != texture.tower.out_features
+                or self.mask_tower.out_features != semantic.tower.out_features
+                or self.num_ws != texture.num_ws + semantic.num_ws):
+            raise ValueError("E_can and E_t/E_s are of different sizes; start E_can from encoders of its config")
+        self.image_tower.load_state_dict(texture.tower.state_dict())
+        self.mask_tower.load_state_dict(semantic.tower.state_dict())
+        n_img = self.image_tower.out_features
+        f = n_img + self.mask_tower.out_features
+        mix = self.mix  # lrelu(x / gain + shift / gain) * gain = x + shift for x > -shift
+        mix.weight.copy_(torch.eye(f) / (LRELU_GAIN * mix.weight_gain))
+        mix.bias.fill_(shift / (LRELU_GAIN * mix.bias_gain))
+        n_shape = semantic.num_ws * self.w_dim
+        weight = torch.zeros_like(self.head.weight)
+        weight[:n_shape, n_img:] = semantic.head.weight * semantic.head.weight_gain
+        weight[n_shape:, :n_img] = texture.head.weight * texture.head.weight_gain
+        bias = torch.cat([semantic.head.bias * semantic.head.bias_gain, texture.head.bias * texture.head.bias_gain])
+        bias = bias - weight.sum(1) * shift
+        self.head.weight.copy_(weight / self.head.weight_gain)
+        self.head.bias.copy_(bias / self.head.bias_gain)
