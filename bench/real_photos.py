@@ -17,7 +17,7 @@ Real portraits: the astronaut (NASA, public domain; bundled as
 ide3d_backend/assets/astronaut.png, from scikit-image's data), Grace Hopper (US Navy,
 public domain; matplotlib/mpl-data/sample_data/grace_hopper.jpg, in matplotlib, which
 MediaPipe installs). Writes bench/results/real_photos.json and a turntable picture.
-Usage: python bench/real_photos.py [--heads 16] [--preset fast] [--picture PATH]
+Usage: python bench/real_photos.py [--heads 16] [--preset fast] [--picture PATH] [--generator G --encoders E --parser P]
 """
 from __future__ import annotations
 
@@ -134,6 +134,9 @@ def main():
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--picture", default="docs/images/real_photos_turntable.png")
     ap.add_argument("--name", default="real_photos")
+    ap.add_argument("--generator", default=None, help="generator checkpoint (default: the shipped one)")
+    ap.add_argument("--encoders", default=None, help="encoders checkpoint (default: the shipped ones)")
+    ap.add_argument("--parser", default=None, help="face parser checkpoint (default: the shipped one)")
     args = ap.parse_args()
 
     import torch
@@ -141,10 +144,11 @@ def main():
     from ide3d_backend import sources
     from ide3d_backend.session import invert_photo
     from ide3d_backend.synthheads import render_head, sample_head
-    G, base = sources.resolve_generator(None, "cpu")
-    enc, parser = sources.optional_encoders(None, "cpu"), sources.optional_parser(None, "cpu")
+    G, base = sources.resolve_generator(args.generator, "cpu")
+    enc, parser = sources.optional_encoders(args.encoders, "cpu"), sources.optional_parser(args.parser, "cpu")
     res = G.cfg.superres.output_resolution
-    rows, results = [], {"preset": args.preset, "yaws": list(YAWS), "real": {}, "synthheads": {}}
+    rows, results = [], {"preset": args.preset, "yaws": list(YAWS), "real": {}, "synthheads": {},
+                         "weights": {k: getattr(args, k) or "shipped default" for k in ("generator", "encoders", "parser")}}
 
     def run(photo, truth=None, edit=False):
         with tempfile.TemporaryDirectory() as tmp:
