@@ -36,24 +36,46 @@ THREADS=${THREADS:-2}
 W=ide3d_backend/weights
 DATA=data/synth_train
 
-# Stage 5 (issue 19, in progress, not shipped yet): the rich SynthHeads (random light,
-# white balance, expressions, teeth, beards, glasses, skin detail, textured backdrops).
-# Only with RICH=1. The generator continues from the shipped one on the rich heads (codes
-# fitted through the shipped encoders); the canonical-first set (same heads, view 0
-# frontal) lets E_can train on dataset heads (can_real_batch) and the encoders read
-# recoloured inputs (photometric.prob).
+# Stage 5 (issue 19): the rich SynthHeads (random light, white balance, expressions, teeth,
+# beards, glasses, skin detail, textured backdrops). Only with RICH=1; it starts from the
+# stage-4 weights (git history: STAGE4_COMMIT), not from whatever ide3d_backend/weights holds.
+# One set, 480 heads x 5 views with view 0 frontal (--canonical-first), serves all three:
+#   generator  continued from stage 4 on the rich heads (per-head codes fitted through the
+#              stage-4 encoders), recon phase with the soft-Dice mask term;
+#   encoders   fine-tuned from stage 4 against it: recoloured inputs for E_t/E_s
+#              (photometric.prob), the run's per-head codes as latent targets, E_can started as
+#              E_t + E_s (can_start_from_encoders) and trained on dataset heads' frontal views
+#              too (can_real_batch);
+#   parser     from scratch on the rich set.
 if [ "${RICH:-0}" = 1 ]; then
-  RICH_DATA=${RICH_DATA:-data/synth_rich_480}
   RICH_CAN=${RICH_CAN:-data/synth_rich_480_can}
-  G5_STEPS=${G5_STEPS:-1500}
-  [ -f $RICH_DATA/dataset.json ] || \
-    $IDE3D data synth --variety rich --count 480 --views 4 --resolution 128 --seed 0 --out $RICH_DATA
+  STAGE4_COMMIT=${STAGE4_COMMIT:-014b6f8}
+  G5_STEPS=${G5_STEPS:-1300}
+  E5_STEPS=${E5_STEPS:-700}
+  P5_STEPS=${P5_STEPS:-600}
+  S4=runs/stage4
+  mkdir -p $S4
+  for f in generator encoders parser; do
+    [ -f $S4/$f.safetensors ] || git show "$STAGE4_COMMIT:$W/$f.safetensors" > $S4/$f.safetensors
+  done
   [ -f $RICH_CAN/dataset.json ] || \
     $IDE3D data synth --variety rich --count 480 --views 5 --canonical-first --resolution 128 --seed 0 --out $RICH_CAN
-  $IDE3D train generator --data $RICH_DATA --out runs/generator-rich --preset tiny --phase recon \
-    --init $W/generator.safetensors --set recon.semantic_dice=1 --steps "$G5_STEPS" --resume --threads "$THREADS"
-  exit 0  # the encoder and parser stages on the rich set follow once the generator is measured
-  # (stages 1-4 below are not rerun: RICH=1 starts from the shipped weights)
+  $IDE3D train generator --data $RICH_CAN --out runs/generator-rich --preset tiny --phase recon \
+    --init $S4/generator.safetensors --encoders $S4/encoders.safetensors --set recon.semantic_dice=1 \
+    --steps "$G5_STEPS" --resume --threads "$THREADS"
+  $IDE3D train export runs/generator-rich --out runs/generator-rich/export.safetensors --half
+  $IDE3D train encoders --generator runs/generator-rich/export.safetensors --data $RICH_CAN \
+    --latents runs/generator-rich/latents.safetensors --init $S4/encoders.safetensors \
+    --set real_batch=4 --set pose_batch=16 --set can_real_batch=2 --set photometric.prob=0.8 \
+    --set can_start_from_encoders=true \
+    --set weights.mask_dice=1 --set weights.can_mask_dice=1 --set weights.real_mask_dice=1 \
+    --set weights.pose=20 --set weights.real_pose=20 --set recon_neural_resolution=32 --set recon_every=1 \
+    --set lr_warmup_steps=100 --set final_pose_fit=true --set seed=5 \
+    --out runs/encoders-rich --preset tiny --steps "$E5_STEPS" --resume --threads "$THREADS"
+  $PY tools/halve_checkpoint.py runs/encoders-rich/encoders.safetensors runs/encoders-rich/export.safetensors
+  $IDE3D train parser --data $RICH_CAN --out runs/parser-rich --preset tiny --steps "$P5_STEPS" --resume --threads "$THREADS"
+  $PY tools/halve_checkpoint.py runs/parser-rich/parser.safetensors runs/parser-rich/export.safetensors
+  exit 0  # the candidates are measured (bench/quality.py, real_photos.py, parser_quality.py) before shipping
 fi
 
 [ -f $DATA/dataset.json ] || \
