@@ -284,3 +284,18 @@ def test_a_run_can_start_the_canonical_editor_from_the_input_view_encoders(G, tm
     assert _same_state(tr.enc.canonical.image_tower, start.texture.tower)
     assert _same_state(tr.enc.canonical.mask_tower, start.semantic.tower)
     assert not _same_state(tr.enc.canonical, start.canonical)
+
+
+def test_only_canonical_trains_the_canonical_editor_alone(G, tmp_path):
+    import copy
+    tr = EncoderTrainer(G, tmp_path, _enc_cfg(repeat_batch=True, lr=1e-3, only_canonical=True))
+    texture, semantic = copy.deepcopy(tr.enc.texture), copy.deepcopy(tr.enc.semantic)
+    canonical = copy.deepcopy(tr.enc.canonical)
+    first = tr.train_step()
+    for _ in range(4):
+        last = tr.train_step()
+    # Only E_can's terms are computed, and they fall; E_t and E_s are untouched.
+    assert set(last) - {"loss"} and all(name.startswith("can_") for name in set(last) - {"loss"})
+    assert last["can_latent"] < first["can_latent"] and last["can_rgb"] < first["can_rgb"]
+    assert _same_state(tr.enc.texture, texture) and _same_state(tr.enc.semantic, semantic)
+    assert not _same_state(tr.enc.canonical, canonical)

@@ -174,6 +174,7 @@ class EncoderTrainConfig:
     recon_every: int = 1                # reconstruction + feature-consistency losses every n steps
     recon_pose: str = "true"            # render reconstructions from the "true" or the "predicted" pose
     canonical: bool = True              # train E_can in the same step
+    only_canonical: bool = False        # train E_can alone: E_t/E_s frozen, their renders and losses skipped
     can_start_from_encoders: bool = False  # a new run starts E_can as E_t + E_s (after --init): equal to
                                         # them on the canonical view, then specialised on it (warm start)
     real_batch: int = 0                 # dataset images per step when --data is given

@@ -96,7 +96,8 @@ class EncoderTrainer(RunTrainer):
             self.init_note = self._load_init(init_checkpoint)
         if cfg.can_start_from_encoders:  # a resumed run's snapshot overwrites this, as it should
             self.enc.canonical.start_from(self.enc.texture, self.enc.semantic)
-        self.opt = torch.optim.Adam(self.enc.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
+        trained = self.enc.canonical if cfg.only_canonical else self.enc
+        self.opt = torch.optim.Adam(trained.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         self.head_ws = None  # [num_groups, num_ws, w] W+ code of every dataset head
         if latents_path is not None:
             if self.data is None:
@@ -183,26 +184,27 @@ class EncoderTrainer(RunTrainer):
         c = angles_to_labels(angles, self.dev)
         with torch.no_grad():
             planes = G.planes(ws)  # one backbone pass serves all views of a latent
-        out = self._render(ws.repeat(k, 1, 1), c, planes=planes.repeat(k))
-        batch = {"ws": ws, "angles": torch.from_numpy(angles).float().to(self.dev), "c": c,
-                 "image": out["image"], "mask": out["semantic"].argmax(1)}
+        batch = {"ws": ws, "angles": torch.from_numpy(angles).float().to(self.dev), "c": c}
+        if not cfg.only_canonical:  # E_can reads the canonical render only
+            out = self._render(ws.repeat(k, 1, 1), c, planes=planes.repeat(k))
+            batch["image"], batch["mask"] = out["image"], out["semantic"].argmax(1)
         if cfg.canonical:
             can = self._render(ws, self.frontal.expand(B, -1), planes=planes)
             batch["image_can"], batch["mask_can"] = can["image"], can["semantic"].argmax(1)
-        if self.data is not None and cfg.real_batch > 0:
+        if self.data is not None and cfg.real_batch > 0 and not cfg.only_canonical:
             idx = rng.integers(0, len(self.data), size=cfg.real_batch)
             flips = rng.random(cfg.real_batch) < 0.5 if cfg.xflip else None
             batch["real"] = {key: v.to(self.dev) for key, v in self.data.batch(idx, flips).items()}
             batch["real"]["flipped"] = torch.as_tensor(flips if flips is not None else np.zeros(len(idx), bool),
                                                        device=self.dev)
-        if self.data is not None and cfg.pose_batch > 0:  # drawn last: other settings' streams stay as they were
+        if self.data is not None and cfg.pose_batch > 0 and not cfg.only_canonical:  # drawn last: other settings' streams stay as they were
             idx = rng.integers(0, len(self.data), size=cfg.pose_batch)
             flips = rng.random(cfg.pose_batch) < 0.5 if cfg.xflip else None
             extra = self.data.batch(idx, flips)
             batch["pose_images"] = {key: extra[key].to(self.dev) for key in ("image", "mask", "label")}
         if self.data is not None and cfg.can_real_batch > 0:
             batch["can_real"] = self._can_real_batch(step)
-        if cfg.photometric.prob > 0:  # its own stream: every other draw of the step stays as it was
+        if cfg.photometric.prob > 0 and "image" in batch:  # its own stream: other draws stay as they were
             _, pgen = step_rng(cfg.seed, 0 if cfg.repeat_batch else step, PHOTOMETRIC_SALT)
             batch["image_in"] = augment(batch["image"], cfg.photometric, pgen)
             for key in ("real", "pose_images"):
@@ -229,6 +231,16 @@ class EncoderTrainer(RunTrainer):
                 "view_label": o["label"].to(self.dev)}
 
     def losses(self, batch: dict, with_recon: bool = True) -> dict[str, torch.Tensor]:
+        terms: dict[str, torch.Tensor] = {}
+        if not self.cfg.only_canonical:
+            terms.update(self._input_view_terms(batch, with_recon))
+        terms.update(self._canonical_terms(batch, with_recon))
+        if not self.cfg.only_canonical:
+            terms.update(self._dataset_terms(batch, with_recon))
+        return terms
+
+    def _input_view_terms(self, batch: dict, with_recon: bool) -> dict[str, torch.Tensor]:
+        """E_t/E_s on the generator's k views of each latent."""
         cfg, w, G, enc = self.cfg, self.cfg.weights, self.G, self.enc
         B, k, S = cfg.batch, cfg.views, G.num_shape_ws
         r_rec = cfg.recon_neural_resolution or cfg.neural_resolution
@@ -256,6 +268,15 @@ class EncoderTrainer(RunTrainer):
                                       planes=TriPlanes(planes.semantic[B:], planes.texture[B:]))["image"]
                 ref = rec["image"][:B].repeat(k - 1, 1, 1, 1)
                 terms["feature_consistency"] = w.feature_consistency * perceptual_distance(others, ref).mean()
+        return terms
+
+    def _canonical_terms(self, batch: dict, with_recon: bool) -> dict[str, torch.Tensor]:
+        """E_can on the generator's canonical renders and on dataset heads' frontal views."""
+        cfg, w, G, enc = self.cfg, self.cfg.weights, self.G, self.enc
+        B = cfg.batch
+        r_rec = cfg.recon_neural_resolution or cfg.neural_resolution
+        w_avg = G.mapping.w_avg
+        terms: dict[str, torch.Tensor] = {}
         if cfg.canonical and "image_can" in batch:
             ws_can = w_avg + enc.canonical_offsets(batch["image_can"], batch["mask_can"])
             terms["can_latent"] = w.can_latent * _mse(ws_can, batch["ws"])
@@ -274,6 +295,14 @@ class EncoderTrainer(RunTrainer):
                 image, mask = _at_resolution(image, mask, rec["image"].shape[-1])
                 terms.update(self._recon_terms(rec, image, mask, w.can_real_rgb, w.can_real_perceptual,
                                                w.can_real_mask, w.can_real_mask_dice, prefix))
+        return terms
+
+    def _dataset_terms(self, batch: dict, with_recon: bool) -> dict[str, torch.Tensor]:
+        """E_t/E_s on dataset images: latent targets (--latents), pose, reconstruction."""
+        cfg, w, G, enc = self.cfg, self.cfg.weights, self.G, self.enc
+        r_rec = cfg.recon_neural_resolution or cfg.neural_resolution
+        w_avg = G.mapping.w_avg
+        terms: dict[str, torch.Tensor] = {}
         if "real" in batch and (with_recon or self.head_ws is not None or w.real_pose):
             real = batch["real"]
             shape_real, tex, pose_real = enc.offsets_and_pose(_seen(real), real["mask"])
