@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ide3d_backend import camera
+from ide3d_backend import camera, semantics
 from ide3d_backend.api import build_generator
 from ide3d_backend.checkpoint import CheckpointError, save_checkpoint
 from ide3d_backend.config import EncoderConfig, get_encoder_config
@@ -251,7 +251,9 @@ def test_canonical_editor_started_from_the_encoders_equals_them(G):
     image, mask = _inputs(b=3, seed=2)
     with torch.no_grad():
         before = encode_canonical(enc, G, image, mask)
-        enc.canonical.start_from(enc.texture, enc.semantic)
+        lowest = min(float(enc.texture.tower(enc._image(image)).min()),
+                     float(enc.semantic.tower(enc._mask(semantics.mask_to_onehot(mask).float())).min()))
+        enc.canonical.start_from(enc.texture, enc.semantic, shift=max(1.0, 1.0 - lowest))
         ws, _, _ = encode(enc, G, image, mask)
         can = encode_canonical(enc, G, image, mask)
     assert not torch.allclose(before, ws, atol=1e-2)

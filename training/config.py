@@ -177,6 +177,7 @@ class EncoderTrainConfig:
     only_canonical: bool = False        # train E_can alone: E_t/E_s frozen, their renders and losses skipped
     can_start_from_encoders: bool = False  # a new run starts E_can as E_t + E_s (after --init): equal to
                                         # them on the canonical view, then specialised on it (warm start)
+    can_start_shift: float = 4.0        # CanonicalEditor.start_from's shift: below the tower features' minimum
     real_batch: int = 0                 # dataset images per step when --data is given
     can_real_batch: int = 0             # dataset heads per step whose frontal view E_can reads (needs a
                                         # dataset with one frontal view per head: `ide3d data synth

@@ -95,7 +95,7 @@ class EncoderTrainer(RunTrainer):
         if init_checkpoint is not None:
             self.init_note = self._load_init(init_checkpoint)
         if cfg.can_start_from_encoders:  # a resumed run's snapshot overwrites this, as it should
-            self.enc.canonical.start_from(self.enc.texture, self.enc.semantic)
+            self.enc.canonical.start_from(self.enc.texture, self.enc.semantic, cfg.can_start_shift)
         trained = self.enc.canonical if cfg.only_canonical else self.enc
         self.opt = torch.optim.Adam(trained.parameters(), lr=cfg.lr, betas=tuple(cfg.betas))
         self.head_ws = None  # [num_groups, num_ws, w] W+ code of every dataset head
