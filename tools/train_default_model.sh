@@ -18,6 +18,7 @@
 #            from the mask by a new E_s head (fitted in closed form at the start and refitted
 #            at the end), pose weights 20, dataset cameras as pose targets, reconstructions
 #            at the generator's own neural resolution (32, as inference renders) every step;
+#   stage 4b the canonical editor alone (E_t/E_s frozen), started as E4's E_t + E_s;
 #   then the face parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,6 +37,20 @@ THREADS=${THREADS:-2}
 W=ide3d_backend/weights
 DATA=data/synth_train
 
+# The canonical editor alone (E_t/E_s frozen): E_can starts as E_t + E_s
+# (can_start_from_encoders) and specialises on canonical views: the generator's and
+# dataset heads' frontal views (needs a --canonical-first set).
+# can_editor_phase GENERATOR ENCODERS DATA RUN STEPS
+can_editor_phase() {
+  $IDE3D train encoders --generator "$1" --data "$3" --init "$2" \
+    --set only_canonical=true --set can_start_from_encoders=true --set can_real_batch=4 \
+    --set lr=1e-4 --set lr_warmup_steps=50 --set weights.can_mask=1 --set weights.can_mask_dice=1 \
+    --set weights.can_real_mask=1 --set weights.can_real_mask_dice=1 \
+    --set recon_neural_resolution=32 --set recon_every=1 --set seed=6 \
+    --out "$4" --preset tiny --steps "$5" --resume --threads "$THREADS"
+  $PY tools/halve_checkpoint.py "$4/encoders.safetensors" "$4/export.safetensors"
+}
+
 # Stage 5 (issue 19): the rich SynthHeads (random light, white balance, expressions, teeth,
 # beards, glasses, skin detail, textured backdrops). Only with RICH=1; it starts from the
 # stage-4 weights (git history: STAGE4_COMMIT), not from whatever ide3d_backend/weights holds.
@@ -53,6 +68,7 @@ if [ "${RICH:-0}" = 1 ]; then
   G5_STEPS=${G5_STEPS:-1300}
   E5_STEPS=${E5_STEPS:-700}
   P5_STEPS=${P5_STEPS:-600}
+  C5_STEPS=${C5_STEPS:-300}
   S4=runs/stage4
   mkdir -p $S4
   for f in generator encoders parser; do
@@ -73,6 +89,9 @@ if [ "${RICH:-0}" = 1 ]; then
     --set lr_warmup_steps=100 --set final_pose_fit=true --set seed=5 \
     --out runs/encoders-rich --preset tiny --steps "$E5_STEPS" --resume --threads "$THREADS"
   $PY tools/halve_checkpoint.py runs/encoders-rich/encoders.safetensors runs/encoders-rich/export.safetensors
+  # E_can alone, started again from the final E_t + E_s (its copy in the joint run drifted: see docs).
+  can_editor_phase runs/generator-rich/export.safetensors runs/encoders-rich/export.safetensors \
+    $RICH_CAN runs/encoders-rich-can2 "$C5_STEPS"
   $IDE3D train parser --data $RICH_CAN --out runs/parser-rich --preset tiny --steps "$P5_STEPS" --resume --threads "$THREADS"
   $PY tools/halve_checkpoint.py runs/parser-rich/parser.safetensors runs/parser-rich/export.safetensors
   exit 0  # the candidates are measured (bench/quality.py, real_photos.py, parser_quality.py) before shipping
@@ -120,7 +139,15 @@ $IDE3D train encoders --generator $W/generator.safetensors --data $DATA \
   --set weights.mask_dice=1 --set weights.can_mask_dice=1 --set weights.real_mask_dice=1 \
   --set weights.pose=20 --set weights.real_pose=20 --set recon_neural_resolution=32 --set recon_every=1 \
   --set lr_warmup_steps=100 --set final_pose_fit=true --set seed=4 --out runs/encoders-4 --preset tiny --steps "$E4_STEPS" --resume --threads "$THREADS"
-$PY tools/halve_checkpoint.py runs/encoders-4/encoders.safetensors $W/encoders.safetensors
+$PY tools/halve_checkpoint.py runs/encoders-4/encoders.safetensors runs/encoders-4/export.safetensors
+
+# Stage 4b (session 8): the canonical editor alone, started as E4's E_t + E_s, on canonical
+# views of the generator's samples and of rich SynthHeads heads (a --canonical-first set).
+RICH_CAN=${RICH_CAN:-data/synth_rich_480_can}
+[ -f $RICH_CAN/dataset.json ] || \
+  $IDE3D data synth --variety rich --count 480 --views 5 --canonical-first --resolution 128 --seed 0 --out $RICH_CAN
+can_editor_phase $W/generator.safetensors runs/encoders-4/export.safetensors $RICH_CAN runs/encoders-4b "${C4_STEPS:-300}"
+cp runs/encoders-4b/export.safetensors $W/encoders.safetensors
 
 
 $IDE3D train parser --data $DATA \
