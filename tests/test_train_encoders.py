@@ -299,3 +299,5 @@ def test_only_canonical_trains_the_canonical_editor_alone(G, tmp_path):
     assert last["can_latent"] < first["can_latent"] and last["can_rgb"] < first["can_rgb"]
     assert _same_state(tr.enc.texture, texture) and _same_state(tr.enc.semantic, semantic)
     assert not _same_state(tr.enc.canonical, canonical)
+    with pytest.raises(ValueError, match="final_pose_fit"):
+        EncoderTrainer(G, tmp_path / "b", _enc_cfg(only_canonical=True, final_pose_fit=True))

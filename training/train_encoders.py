@@ -16,7 +16,9 @@ weighted by an explicit field of `EncoderLossWeights`:
   (squared deviation of each view's prediction from the mean over the views);
 - feature consistency: the k reconstructions rendered from one common view
   (the first view's camera) must look alike (perceptual distance);
-- E_can: the same regression + reconstruction losses on the canonical renders;
+- E_can: the same regression + reconstruction losses on the canonical renders (and, with
+  `can_real_batch`, on dataset heads' frontal views); `can_start_from_encoders` starts it
+  as E_t + E_s, `only_canonical` trains it alone with E_t/E_s frozen;
 - optionally SynthHeads images (`--data`): reconstruction losses, and with
   `--latents` (the per-head codes the generator run fitted, written next to its
   snapshots) latent and pose regression as well: the heads the generator was
@@ -94,6 +96,9 @@ class EncoderTrainer(RunTrainer):
         self.init_note = None
         if init_checkpoint is not None:
             self.init_note = self._load_init(init_checkpoint)
+        if cfg.only_canonical and cfg.final_pose_fit:
+            raise ValueError("only_canonical keeps E_t/E_s as they are, but final_pose_fit would refit E_s's "
+                             "pose head; drop one of the two settings")
         if cfg.can_start_from_encoders:  # a resumed run's snapshot overwrites this, as it should
             self.enc.canonical.start_from(self.enc.texture, self.enc.semantic, cfg.can_start_shift)
         trained = self.enc.canonical if cfg.only_canonical else self.enc

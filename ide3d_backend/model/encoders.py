@@ -129,8 +129,9 @@ class CanonicalEditor(nn.Module):
         of the bias. Keep the shift near the features' own scale: the tower features are
         leaky-ReLU outputs whose negative side is compressed (minimum -3.3, mean |x| 1.4-2.5
         for the stage-4 encoders on rich SynthHeads), and a head input offset by a large
-        constant makes every optimiser step on the head move all offsets together (a shift
-        of 64 made E_can worse within 100 steps).
+        constant makes every optimiser step on the head move all offsets together (with a
+        shift of 64, E_can trained alongside E_t/E_s was at 18.8 dB after 300 steps where
+        they read the same canonical views at 20.2).
         """
         if (self.image_tower.out_features != texture.tower.out_features
                 or self.mask_tower.out_features != semantic.tower.out_features
