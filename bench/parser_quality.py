@@ -20,7 +20,6 @@ import common  # bench/common.py: the script's own folder is on sys.path
 from ide3d_backend import camera
 from ide3d_backend.metrics import MaskScores
 
-HELDOUT_SEED_BASE = 1_000_000
 
 
 def main():
@@ -32,6 +31,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(2)
     from ide3d_backend.encoding import load_parser, parse
+    from ide3d_backend.inversion import image_to_tensor
     from ide3d_backend.synthheads import render_head, sample_head
     parser = load_parser(args.parser, device="cpu").eval()
     t0 = time.time()
@@ -41,11 +41,10 @@ def main():
         scores = MaskScores()
         for i in range(args.heads):
             yaw, pitch = camera.sample_angles(1, rng)[0]
-            gt = render_head(sample_head(HELDOUT_SEED_BASE + i, variety), camera.label_from_angles(yaw, pitch),
+            gt = render_head(sample_head(common.HELDOUT_SEED_BASE + i, variety), camera.label_from_angles(yaw, pitch),
                              args.resolution)
-            x = torch.from_numpy(gt["rgb"]).permute(2, 0, 1)[None].float() / 127.5 - 1
             with torch.no_grad():
-                pred = parse(parser, x)[0].numpy().astype(np.uint8)
+                pred = parse(parser, image_to_tensor(gt["rgb"], args.resolution))[0].numpy().astype(np.uint8)
             scores.add(pred, gt["mask"])
         result["varieties"][variety] = {"mask_miou": float(np.mean(scores.per_image)),
                                         "per_class_iou_pooled": scores.pooled_class_iou()}

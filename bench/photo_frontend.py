@@ -23,7 +23,6 @@ from ide3d_backend import camera, preprocess, semantics
 from ide3d_backend.metrics import MaskScores
 from ide3d_backend.photo import analyse_photo, atlas as label_atlas, mask as photo_mask, parser_scores
 
-HELDOUT_SEED_BASE = 1_000_000
 PARTS = ("l_eye", "r_eye", "l_brow", "r_brow", "u_lip", "l_lip", "nose")
 
 
@@ -56,7 +55,7 @@ def main():
     errors, times, missed = [], {}, []
     t_start = time.time()
     for i in range(args.heads):
-        seed = HELDOUT_SEED_BASE + i
+        seed = common.HELDOUT_SEED_BASE + i
         yaw, pitch = camera.sample_angles(1, rng)[0]
         gt = render_head(sample_head(seed), camera.label_from_angles(yaw, pitch), res)
         try:

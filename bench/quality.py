@@ -34,7 +34,6 @@ from ide3d_backend import camera, semantics
 from ide3d_backend.metrics import MaskScores, chamfer_distance, chamfer_in_frame, miou, psnr
 
 CLASS_GROUPS = {"background": [0], "skin": [1], "hair": [13], "nose": [2], "eyes": [4, 5], "lips": [11, 12]}
-HELDOUT_SEED_BASE = 1_000_000
 YAW_BINS = np.linspace(-1.1, 1.1, 7)  # +-63 degrees, as the paper's Fig. 4
 
 
@@ -103,7 +102,7 @@ def main():
     result: dict = {"generator": str(args.generator or "shipped default"),
                     "encoders": str(args.encoders or "shipped default"), "heads": args.heads,
                     "variety": args.variety}
-    heads = [sample_head(HELDOUT_SEED_BASE + i, args.variety) for i in range(args.heads)]
+    heads = [sample_head(common.HELDOUT_SEED_BASE + i, args.variety) for i in range(args.heads)]
     rng = np.random.default_rng(7)
     with torch.no_grad():
         # 1. random samples vs held-out class fractions (FFHQ-like poses for both)

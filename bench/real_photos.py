@@ -41,7 +41,6 @@ from ide3d_backend.photo.align import eye_centres
 
 YAWS = (-0.52, -0.26, 0.0, 0.26, 0.52)
 DETECT_SIZE = 256  # renders and crops are upscaled to this for the face mesh and dlib
-HELDOUT_SEED_BASE = 1_000_000
 
 
 def real_portraits() -> dict[str, str]:
@@ -171,9 +170,9 @@ def main():
     rng = np.random.default_rng(0)
     for i in range(args.heads):
         yaw, pitch = camera.sample_angles(1, rng)[0]
-        gt = render_head(sample_head(HELDOUT_SEED_BASE + i), camera.label_from_angles(yaw, pitch), res)
+        gt = render_head(sample_head(common.HELDOUT_SEED_BASE + i), camera.label_from_angles(yaw, pitch), res)
         r, strip = run(gt["rgb"], truth=(float(yaw), float(pitch)))
-        results["synthheads"][str(HELDOUT_SEED_BASE + i)] = r
+        results["synthheads"][str(common.HELDOUT_SEED_BASE + i)] = r
         if i < 2:
             rows.append(strip)
     results["summary"] = summarise(results)
