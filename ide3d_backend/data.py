@@ -257,3 +257,42 @@ def convert_celebamask_hq(anno_dir, out_masks_dir, overwrite: bool = True) -> in
         Image.fromarray(mask).save(target)
         count += 1
     return count
+
+
+def merge_datasets(sources, out_dir) -> dict:
+    """One portrait folder that lists several: out_dir/{images,masks,depths}/<tag> link to each
+    source's folders (nothing is copied), dataset.json lists "<tag>/<name>" with the sources'
+    cameras (in one convention: OpenGL) and heads. Tags are the source folders' names.
+    Returns the dataset.json dict."""
+    sources = [Path(s) for s in sources]
+    out = Path(out_dir)
+    if len(sources) < 2:
+        raise ValueError("merging needs at least two dataset folders")
+    tags = [s.resolve().name for s in sources]
+    if len(set(tags)) != len(tags):
+        raise ValueError(f"the dataset folders' names must differ (they tag the merged names): {tags}")
+    infos = [read_dataset_json(s) for s in sources]  # validates every source before writing
+    with_depth = all((s / "depths").is_dir() for s in sources)
+    if (out / "dataset.json").exists():
+        raise FileExistsError(f"{out / 'dataset.json'} exists; merge into a new folder")
+    labels, groups = [], []
+    for src, tag, info in zip(sources, tags, infos):
+        cams = info["labels"]
+        if info["camera_convention"] == "opencv":
+            cams = camera.opencv_to_opengl(cams)
+        labels += [[f"{tag}/{n}", [float(v) for v in lab]] for n, lab in zip(info["names"], cams)]
+        groups += [[f"{tag}/{n}" for n in g] for g in info["groups"]]
+        if info["depth_scale"] != infos[0]["depth_scale"]:
+            raise ValueError(f"{src} stores depth with scale {info['depth_scale']}, "
+                             f"{sources[0]} with {infos[0]['depth_scale']}: they cannot share depths/")
+    for sub in ("images", "masks") + (("depths",) if with_depth else ()):
+        (out / sub).mkdir(parents=True, exist_ok=True)
+        for src, tag in zip(sources, tags):
+            link = out / sub / tag
+            if not link.exists():
+                link.symlink_to((src / sub).resolve(), target_is_directory=True)
+    meta = {"labels": labels, "camera_convention": "opengl", "depth_scale": infos[0]["depth_scale"],
+            "groups": groups, "merged_from": [str(s.resolve()) for s in sources]}
+    with open(out / "dataset.json", "w") as f:
+        json.dump(meta, f)
+    return meta

@@ -171,3 +171,36 @@ def test_convert_celebamask_hq(tmp_path):
     assert (np.asarray(Image.open(out / "1.png")) == skin // 255).all()
     with pytest.raises(FileNotFoundError, match="no CelebAMask-HQ annotations"):
         convert_celebamask_hq(tmp_path / "masks", tmp_path / "x")
+
+
+def test_merge_datasets(synth_dir, tmp_path):
+    """Two folders (one in OpenCV convention) read as one: every item equals its source's item,
+    heads stay heads, and training's frontal-view index sees both sources' frontal views."""
+    from ide3d_backend.data import merge_datasets
+    from training.dataset import InMemoryDataset
+
+    a = _copy(synth_dir, tmp_path)
+    b = tmp_path / "second"
+    shutil.copytree(a, b)
+    meta_b = json.loads((b / "dataset.json").read_text())
+    meta_b["labels"] = [[n, camera.opengl_to_opencv(np.array(lab, np.float32)).tolist()]
+                        for n, lab in meta_b["labels"]]
+    meta_b["camera_convention"] = "opencv"
+    (b / "dataset.json").write_text(json.dumps(meta_b))
+    merged = tmp_path / "merged"
+    meta = merge_datasets([a, b], merged)
+    assert len(meta["labels"]) == 8 and len(meta["groups"]) == 4
+    ds, da, db = PortraitDataset(merged), PortraitDataset(a), PortraitDataset(b)
+    assert len(ds) == 8
+    for i in range(8):
+        src = da if i < 4 else db
+        item, ref = ds[i], src[i % 4]
+        assert torch.equal(item["image"], ref["image"]) and torch.equal(item["mask"], ref["mask"])
+        np.testing.assert_allclose(item["label"], ref["label"], atol=1e-5)
+        assert torch.equal(item["depth"], ref["depth"])
+    assert sorted(set(ds[i]["group"] for i in range(8))) == [0, 1, 2, 3]
+    assert InMemoryDataset(merged, 32).frontal_heads == [0, 1, 2, 3]
+    with pytest.raises(FileExistsError, match="new folder"):
+        merge_datasets([a, b], merged)
+    with pytest.raises(ValueError, match="must differ"):
+        merge_datasets([a, a], tmp_path / "again")

@@ -1,4 +1,4 @@
-"""`ide3d data synth ...` and `ide3d data grid ...`."""
+"""`ide3d data synth ...`, `ide3d data grid ...` and `ide3d data merge ...`."""
 from __future__ import annotations
 
 import argparse
@@ -30,9 +30,18 @@ def _grid(args) -> int:
     return 0
 
 
+def _merge(args) -> int:
+    from ..data import merge_datasets
+
+    meta = merge_datasets(args.sources, args.out)
+    print(f"wrote {args.out}: {len(meta['labels'])} images of {len(meta['groups'])} heads "
+          f"from {len(args.sources)} datasets (linked, not copied)")
+    return 0
+
+
 def register(subparsers) -> argparse.ArgumentParser:
     """Add `data` with sub-commands `synth` (write a dataset) and `grid` (sample PNG)."""
-    data = subparsers.add_parser("data", help="datasets: synthesise SynthHeads, sample grids")
+    data = subparsers.add_parser("data", help="datasets: synthesise SynthHeads, sample grids, merge folders")
     sub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
     data.set_defaults(func=lambda args: (data.print_help(), 2)[1])
 
@@ -60,4 +69,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     grid.add_argument("--yaw", type=float, nargs="+", default=None,
                       help="view yaws in radians (default: -0.45, 0 and 0.4 with a little pitch)")
     grid.set_defaults(func=_grid)
+
+    merge = sub.add_parser("merge", help="list several dataset folders as one (links, no copies)")
+    merge.add_argument("sources", nargs="+", help="dataset folders (their names tag the merged files)")
+    merge.add_argument("--out", required=True, help="new output folder")
+    merge.set_defaults(func=_merge)
     return data
