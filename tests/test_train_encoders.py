@@ -126,6 +126,18 @@ def test_parser_training_lowers_loss_and_resumes_bit_exactly(G, tmp_path):
     assert ids.shape == (1, 64, 64)
 
 
+def test_parser_dice_term_falls_and_is_off_by_default(G, tmp_path):
+    """With `dice` weighted, the soft-Dice term is reported and falls on a fixed batch; the
+    default config (dice 0) trains on the cross-entropy alone, as the shipped parser did."""
+    cfg = get_parser_train_config("tiny").replace(batch=2, neural_resolution=8, repeat_batch=True, jitter=0.0)
+    assert cfg.dice == 0 and set(ParserTrainer(tmp_path / "ce", cfg, generator=G).train_step()) == {"ce"}
+    tr = ParserTrainer(tmp_path / "dice", cfg.replace(dice=1.0), generator=G)
+    first = tr.train_step()
+    for _ in range(5):
+        last = tr.train_step()
+    assert set(first) == {"ce", "dice"} and 0 < last["dice"] < first["dice"] <= 1
+
+
 def test_parser_needs_a_source(tmp_path):
     with pytest.raises(ValueError, match="--generator"):
         ParserTrainer(tmp_path, get_parser_train_config("tiny"))

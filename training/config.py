@@ -252,6 +252,9 @@ class ParserTrainConfig:
     xflip: bool = True
     jitter: float = 0.15                # brightness/contrast jitter amplitude (images in [-1, 1])
     ce: float = 1.0                     # weight of the cross-entropy
+    dice: float = 0.0                   # weight of the soft Dice (losses.soft_dice_loss): per-class overlap,
+                                        # so lips, brows and eyes count as much as skin (on the rich
+                                        # SynthHeads cross-entropy alone left them at IoU 0 after 600 steps)
     repeat_batch: bool = False          # every step reuses step 0's batch (overfitting checks)
     snapshot_every: int = 500
     log_every: int = 10

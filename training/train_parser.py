@@ -5,8 +5,8 @@ Sources, mixed in every step: the generator's paired RGB/mask renders (random
 latents, truncation psi ~ U[psi_range], FFHQ-like poses) and SynthHeads images
 with their masks. Both are mirrored at random (left/right classes swapped, as
 `semantics.flip_mask`) and jittered in brightness/contrast. Loss: per-pixel
-cross-entropy. Every random draw of step s is seeded from (seed, s), so resumed
-runs continue bit-exactly.
+cross-entropy, plus soft Dice with `dice` > 0. Every random draw of step s is
+seeded from (seed, s), so resumed runs continue bit-exactly.
 """
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from ide3d_backend.semantics import FLIP_PERMUTATION
 
 from .config import ParserTrainConfig
 from .dataset import InMemoryDataset
+from .losses import soft_dice_loss
 from .run import RunTrainer
 from .synthetic import angles_to_labels, frozen_generator, sample_ws, step_rng
 
@@ -108,15 +109,25 @@ class ParserTrainer(RunTrainer):
             self._fixed_batch = batch
         return batch
 
+    def loss_terms(self, batch) -> dict[str, torch.Tensor]:
+        """Unweighted terms: per-pixel cross-entropy and (when weighted) soft Dice."""
+        logits = parser_logits(self.parser, batch["image"])
+        terms = {"ce": F.cross_entropy(logits, batch["mask"])}
+        if self.cfg.dice:
+            terms["dice"] = soft_dice_loss(logits, batch["mask"])
+        return terms
+
     def loss(self, batch) -> torch.Tensor:
-        return self.cfg.ce * F.cross_entropy(parser_logits(self.parser, batch["image"]), batch["mask"])
+        terms = self.loss_terms(batch)
+        return self.cfg.ce * terms["ce"] + self.cfg.dice * terms.get("dice", 0.0)
 
     def train_step(self) -> dict[str, float]:
         batch = self.make_batch(self.step)
         self.parser.train()
         self.opt.zero_grad(set_to_none=True)
-        loss = self.loss(batch)
+        terms = self.loss_terms(batch)
+        loss = self.cfg.ce * terms["ce"] + self.cfg.dice * terms.get("dice", 0.0)
         loss.backward()
         self.opt.step()
         self.step += 1
-        return {"ce": float(loss.detach())}
+        return {name: float(t.detach()) for name, t in terms.items()}
