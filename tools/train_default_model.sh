@@ -94,6 +94,52 @@ if [ "${RICH:-0}" = 1 ]; then
     $RICH_CAN runs/encoders-rich-can2 "$C5_STEPS"
   $IDE3D train parser --data $RICH_CAN --out runs/parser-rich --preset tiny --steps "$P5_STEPS" --resume --threads "$THREADS"
   $PY tools/halve_checkpoint.py runs/parser-rich/parser.safetensors runs/parser-rich/export.safetensors
+
+  # Stage 5b (session 9): rich-only training cost the encoders 1.6 dB on classic heads, so
+  # they go on over classic + rich heads together (a classic set of the same layout, merged
+  # by links), without E_can, at lr 2e-4 to step 500 and 5e-5 to E5B_STEPS; then E_can alone
+  # on both sets' frontal views; the parser with a soft-Dice term on both sets.
+  # Stage 5c: the generator continued on both sets too (G5C_STEPS), the encoders fine-tuned
+  # against it at 5e-5 (E5C_STEPS), E_can alone again.
+  CLASSIC_CAN=${CLASSIC_CAN:-data/synth_classic_480_can}
+  MIX=${MIX:-data/synth_mix_960_can}
+  E5B_STEPS=${E5B_STEPS:-1500}
+  G5C_STEPS=${G5C_STEPS:-600}
+  E5C_STEPS=${E5C_STEPS:-400}
+  P5B_STEPS=${P5B_STEPS:-1200}
+  [ -f $CLASSIC_CAN/dataset.json ] || \
+    $IDE3D data synth --count 480 --views 5 --canonical-first --resolution 128 --seed 0 --out $CLASSIC_CAN
+  [ -f $MIX/dataset.json ] || $IDE3D data merge $RICH_CAN $CLASSIC_CAN --out $MIX
+  # encoders_on_mix GENERATOR INIT RUN STEPS LR SEED [more --set ...]
+  encoders_on_mix() {
+    local g=$1 init=$2 run=$3 steps=$4 lr=$5 seed=$6; shift 6
+    $IDE3D train encoders --generator "$g" --data $MIX --init "$init" \
+      --set canonical=false --set real_batch=4 --set pose_batch=16 --set photometric.prob=0.5 \
+      --set weights.mask_dice=1 --set weights.real_mask_dice=1 \
+      --set weights.pose=20 --set weights.real_pose=20 --set recon_neural_resolution=32 --set recon_every=1 \
+      --set final_pose_fit=true --set seed="$seed" --set lr="$lr" "$@" \
+      --out "$run" --preset tiny --steps "$steps" --resume --threads "$THREADS"
+  }
+  encoders_on_mix runs/generator-rich/export.safetensors runs/encoders-rich/export.safetensors \
+    runs/encoders-mix 500 2e-4 7 --set lr_warmup_steps=100 --set snapshot_every=250
+  encoders_on_mix runs/generator-rich/export.safetensors runs/encoders-rich/export.safetensors \
+    runs/encoders-mix "$E5B_STEPS" 5e-5 7 --set lr_warmup_steps=100 --set snapshot_every=250
+  $PY tools/halve_checkpoint.py runs/encoders-mix/encoders.safetensors runs/encoders-mix/export.safetensors
+  can_editor_phase runs/generator-rich/export.safetensors runs/encoders-mix/export.safetensors \
+    $MIX runs/encoders-mix-can "$C5_STEPS"
+  $IDE3D train parser --data $MIX --set dice=1 --out runs/parser-mix-dice --preset tiny --steps "$P5B_STEPS" \
+    --resume --threads "$THREADS"
+  $PY tools/halve_checkpoint.py runs/parser-mix-dice/parser.safetensors runs/parser-mix-dice/export.safetensors
+
+  $IDE3D train generator --data $MIX --out runs/generator-mix --preset tiny --phase recon \
+    --init runs/generator-rich/export.safetensors --encoders runs/encoders-mix-can/export.safetensors \
+    --set recon.semantic_dice=1 --steps "$G5C_STEPS" --resume --threads "$THREADS"
+  $IDE3D train export runs/generator-mix --out runs/generator-mix/export.safetensors --half
+  encoders_on_mix runs/generator-mix/export.safetensors runs/encoders-mix/export.safetensors \
+    runs/encoders-mix2 "$E5C_STEPS" 5e-5 8 --set lr_warmup_steps=50 --set snapshot_every=200
+  $PY tools/halve_checkpoint.py runs/encoders-mix2/encoders.safetensors runs/encoders-mix2/export.safetensors
+  can_editor_phase runs/generator-mix/export.safetensors runs/encoders-mix2/export.safetensors \
+    $MIX runs/encoders-mix2-can "$C5_STEPS"
   exit 0  # the candidates are measured (bench/quality.py, real_photos.py, parser_quality.py) before shipping
 fi
 
