@@ -117,8 +117,7 @@ class ParserTrainer(RunTrainer):
             terms["dice"] = soft_dice_loss(logits, batch["mask"])
         return terms
 
-    def loss(self, batch) -> torch.Tensor:
-        terms = self.loss_terms(batch)
+    def weighted_sum(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.cfg.ce * terms["ce"] + self.cfg.dice * terms.get("dice", 0.0)
 
     def train_step(self) -> dict[str, float]:
@@ -126,7 +125,7 @@ class ParserTrainer(RunTrainer):
         self.parser.train()
         self.opt.zero_grad(set_to_none=True)
         terms = self.loss_terms(batch)
-        loss = self.cfg.ce * terms["ce"] + self.cfg.dice * terms.get("dice", 0.0)
+        loss = self.weighted_sum(terms)
         loss.backward()
         self.opt.step()
         self.step += 1
