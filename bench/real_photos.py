@@ -131,7 +131,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--heads", type=int, default=16)
     ap.add_argument("--preset", default="fast")
-    ap.add_argument("--picture", default="docs/images/real_photos_turntable.png")
+    ap.add_argument("--picture", default=None,
+                    help="turntable PNG (default: docs/images/real_photos_turntable.png for the shipped "
+                         "weights, bench/results/NAME.png for candidates, so they never replace the docs' picture)")
     ap.add_argument("--name", default="real_photos")
     ap.add_argument("--generator", default=None, help="generator checkpoint (default: the shipped one)")
     ap.add_argument("--encoders", default=None, help="encoders checkpoint (default: the shipped ones)")
@@ -177,6 +179,9 @@ def main():
             rows.append(strip)
     results["summary"] = summarise(results)
     print(results["summary"])
+    if args.picture is None:
+        candidate = args.generator or args.encoders or args.parser
+        args.picture = f"bench/results/{args.name}.png" if candidate else "docs/images/real_photos_turntable.png"
     if args.picture:
         Path(args.picture).parent.mkdir(parents=True, exist_ok=True)
         Image.fromarray(np.concatenate(rows, 0)).save(args.picture)
