@@ -21,7 +21,6 @@ from ide3d_backend import camera
 from ide3d_backend.metrics import MaskScores
 
 
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parser", default=None, help="parser checkpoint (default: the shipped one)")

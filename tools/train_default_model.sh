@@ -51,6 +51,19 @@ can_editor_phase() {
   $PY tools/halve_checkpoint.py "$4/encoders.safetensors" "$4/export.safetensors"
 }
 
+# E_t/E_s fine-tuned with stage 4's settings (dataset images, pose from the mask with
+# weight 20, Dice, reconstructions at neural resolution 32, the pose head refitted at the
+# end); the caller adds its own settings (latents, E_can, photometric inputs, lr, seed).
+# encoders_phase GENERATOR DATA INIT RUN STEPS [more options]
+encoders_phase() {
+  local g=$1 data=$2 init=$3 run=$4 steps=$5; shift 5
+  $IDE3D train encoders --generator "$g" --data "$data" --init "$init" \
+    --set real_batch=4 --set pose_batch=16 --set weights.mask_dice=1 --set weights.real_mask_dice=1 \
+    --set weights.pose=20 --set weights.real_pose=20 --set recon_neural_resolution=32 --set recon_every=1 \
+    --set final_pose_fit=true "$@" \
+    --out "$run" --preset tiny --steps "$steps" --resume --threads "$THREADS"
+}
+
 # Stage 5 (issue 19): the rich SynthHeads (random light, white balance, expressions, teeth,
 # beards, glasses, skin detail, textured backdrops). Only with RICH=1; it starts from the
 # stage-4 weights (git history: STAGE4_COMMIT), not from whatever ide3d_backend/weights holds.
@@ -80,14 +93,10 @@ if [ "${RICH:-0}" = 1 ]; then
     --init $S4/generator.safetensors --encoders $S4/encoders.safetensors --set recon.semantic_dice=1 \
     --steps "$G5_STEPS" --resume --threads "$THREADS"
   $IDE3D train export runs/generator-rich --out runs/generator-rich/export.safetensors --half
-  $IDE3D train encoders --generator runs/generator-rich/export.safetensors --data $RICH_CAN \
-    --latents runs/generator-rich/latents.safetensors --init $S4/encoders.safetensors \
-    --set real_batch=4 --set pose_batch=16 --set can_real_batch=2 --set photometric.prob=0.8 \
-    --set can_start_from_encoders=true \
-    --set weights.mask_dice=1 --set weights.can_mask_dice=1 --set weights.real_mask_dice=1 \
-    --set weights.pose=20 --set weights.real_pose=20 --set recon_neural_resolution=32 --set recon_every=1 \
-    --set lr_warmup_steps=100 --set final_pose_fit=true --set seed=5 \
-    --out runs/encoders-rich --preset tiny --steps "$E5_STEPS" --resume --threads "$THREADS"
+  encoders_phase runs/generator-rich/export.safetensors $RICH_CAN $S4/encoders.safetensors \
+    runs/encoders-rich "$E5_STEPS" --latents runs/generator-rich/latents.safetensors \
+    --set can_real_batch=2 --set photometric.prob=0.8 --set can_start_from_encoders=true \
+    --set weights.can_mask_dice=1 --set lr_warmup_steps=100 --set seed=5
   $PY tools/halve_checkpoint.py runs/encoders-rich/encoders.safetensors runs/encoders-rich/export.safetensors
   # E_can alone, started again from the final E_t + E_s (its copy in the joint run drifted: see docs).
   can_editor_phase runs/generator-rich/export.safetensors runs/encoders-rich/export.safetensors \
@@ -110,15 +119,11 @@ if [ "${RICH:-0}" = 1 ]; then
   [ -f $CLASSIC_CAN/dataset.json ] || \
     $IDE3D data synth --count 480 --views 5 --canonical-first --resolution 128 --seed 0 --out $CLASSIC_CAN
   [ -f $MIX/dataset.json ] || $IDE3D data merge $RICH_CAN $CLASSIC_CAN --out $MIX
-  # encoders_on_mix GENERATOR INIT RUN STEPS LR SEED [more --set ...]
+  # encoders_on_mix GENERATOR INIT RUN STEPS LR SEED [more settings]: without E_can, inputs recoloured half the time
   encoders_on_mix() {
     local g=$1 init=$2 run=$3 steps=$4 lr=$5 seed=$6; shift 6
-    $IDE3D train encoders --generator "$g" --data $MIX --init "$init" \
-      --set canonical=false --set real_batch=4 --set pose_batch=16 --set photometric.prob=0.5 \
-      --set weights.mask_dice=1 --set weights.real_mask_dice=1 \
-      --set weights.pose=20 --set weights.real_pose=20 --set recon_neural_resolution=32 --set recon_every=1 \
-      --set final_pose_fit=true --set seed="$seed" --set lr="$lr" "$@" \
-      --out "$run" --preset tiny --steps "$steps" --resume --threads "$THREADS"
+    encoders_phase "$g" $MIX "$init" "$run" "$steps" --set canonical=false --set photometric.prob=0.5 \
+      --set seed="$seed" --set lr="$lr" "$@"
   }
   encoders_on_mix runs/generator-rich/export.safetensors runs/encoders-rich/export.safetensors \
     runs/encoders-mix 500 2e-4 7 --set lr_warmup_steps=100 --set snapshot_every=250
