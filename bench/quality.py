@@ -2,8 +2,11 @@
 
 Measures the bars of the training issue and writes bench/results/quality.json:
 1. random samples (truncation 0.7): per-class pixel fractions of rendered masks
-   against the held-out heads' (skin, hair, nose, eyes, lips, background);
-2. encoder-only reconstruction (E_t + E_s) at the input view: PSNR and mask mIoU;
+   against the held-out heads' (skin, hair, nose, eyes, lips, background), and the
+   samples' sharpness (Laplacian energy, metrics.laplacian_energy) against the
+   held-out renders';
+2. encoder-only reconstruction (E_t + E_s) at the input view: PSNR, mask mIoU and
+   sharpness against the input's;
 3. the canonical editor against E_t/E_s over yaw (paper Fig. 4): a table of
    PSNR / mIoU of a random test view, for E (input at yaw), E (canonical input)
    and E_can (canonical input);
@@ -31,7 +34,7 @@ import torch
 import common  # bench/common.py: the script's own folder is on sys.path
 
 from ide3d_backend import camera, semantics
-from ide3d_backend.metrics import MaskScores, chamfer_distance, chamfer_in_frame, miou, psnr
+from ide3d_backend.metrics import MaskScores, chamfer_distance, chamfer_in_frame, laplacian_energy, miou, psnr
 
 CLASS_GROUPS = {"background": [0], "skin": [1], "hair": [13], "nose": [2], "eyes": [4, 5], "lips": [11, 12]}
 YAW_BINS = np.linspace(-1.1, 1.1, 7)  # +-63 degrees, as the paper's Fig. 4
@@ -106,23 +109,31 @@ def main():
     rng = np.random.default_rng(7)
     with torch.no_grad():
         # 1. random samples vs held-out class fractions (FFHQ-like poses for both)
-        gt_masks, fake_masks = [], []
+        gt_masks, fake_masks, gt_sharpness, fake_sharpness = [], [], [], []
         for i, head in enumerate(heads):
             for lab in camera.sample_labels(2, rng):
-                gt_masks.append(render_head(head, lab, res)["mask"])
+                view = render_head(head, lab, res)
+                gt_masks.append(view["mask"])
+                gt_sharpness.append(laplacian_energy(view["rgb"]))
         g = torch.Generator().manual_seed(0)
         for i in range(args.samples):
             z = torch.randn(1, G.z_dim, generator=g)
             ws = G.mapping(z, camera.label_tensor(), truncation_psi=0.7)
             yaw, pitch = camera.sample_angles(1, rng)[0]
-            fake_masks.append(ev.render(ws, yaw, pitch)[1])
+            rgb, mask = ev.render(ws, yaw, pitch)
+            fake_masks.append(mask)
+            fake_sharpness.append(laplacian_energy(rgb))
         real_f, fake_f = class_fractions(gt_masks), class_fractions(fake_masks)
         result["class_fractions"] = {k: {"heldout": real_f[k], "samples": fake_f[k],
                                          "ratio": fake_f[k] / max(real_f[k], 1e-9)} for k in real_f}
         result["class_fractions_within_50pct"] = all(0.5 <= v["ratio"] <= 1.5 for v in result["class_fractions"].values())
+        result["sample_sharpness"] = {"samples": float(np.mean(fake_sharpness)), "heldout": float(np.mean(gt_sharpness)),
+                                      "ratio": float(np.mean(fake_sharpness) / np.mean(gt_sharpness)),
+                                      "what": "mean Laplacian energy of the random samples' RGB over the held-out "
+                                              "heads' renders at poses of the same distribution (1: as sharp)"}
 
         # 2. encoder-only reconstruction at the input view; 3. Fig. 4 table; 4. Chamfer
-        recon_psnr, chamfers, chamfers_frame = [], [], []
+        recon_psnr, recon_sharpness, chamfers, chamfers_frame = [], [], [], []
         recon_masks = MaskScores()
         true_pose_masks, pose_errors = MaskScores(), []  # the same latents at the true camera: what pose costs
         recon_miou = recon_masks.per_image
@@ -134,6 +145,7 @@ def main():
             ws, yaw_p, pitch_p = ev.encode(gt["rgb"], gt["mask"])
             rgb, mask = ev.render(ws, yaw_p, pitch_p)
             recon_psnr.append(psnr(rgb, gt["rgb"]))
+            recon_sharpness.append(laplacian_energy(rgb) / laplacian_energy(gt["rgb"]))
             recon_masks.add(mask, gt["mask"])
             true_pose_masks.add(ev.render(ws, yaw_in, pitch_in)[1], gt["mask"])
             pose_errors.append((yaw_p - yaw_in, pitch_p - pitch_in))
@@ -162,6 +174,7 @@ def main():
                                             "bars": {"psnr_db": 20.0, "mask_miou": 0.6}}
         result["encoder_reconstruction"]["per_head"] = {"psnr_db": [float(v) for v in recon_psnr],
                                                         "mask_miou": [float(v) for v in recon_miou]}
+        result["encoder_reconstruction"]["sharpness_ratio"] = float(np.mean(recon_sharpness))
         result["encoder_reconstruction"]["per_class_iou_pooled"] = recon_masks.pooled_class_iou()
         err = np.abs(np.array(pose_errors))
         result["encoder_pose"] = {"mean_abs_error_rad": {"yaw": float(err[:, 0].mean()), "pitch": float(err[:, 1].mean())},
@@ -187,6 +200,8 @@ def main():
     result["seconds"] = time.time() - t0
     common.write(args.name, result)
     print(f"PSNR {result['encoder_reconstruction']['psnr_db']:.2f} dB, mIoU {result['encoder_reconstruction']['mask_miou']:.3f}, "
+          f"sharpness {result['encoder_reconstruction']['sharpness_ratio']:.2f} of the input's "
+          f"(samples {result['sample_sharpness']['ratio']:.2f}), "
           f"Chamfer {result['chamfer_mean']} (in frame {result['chamfer_in_frame_mean']}), fractions ok {result['class_fractions_within_50pct']}")
 
 

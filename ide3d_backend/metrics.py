@@ -1,6 +1,6 @@
-"""Evaluation scores: image PSNR, semantic-mask IoU (per image and pooled per class),
-and the Chamfer distance between point sets, over the whole volume and over the part
-a frontal portrait frames. Used by the quality benchmarks (bench/quality.py,
+"""Evaluation scores: image PSNR, image sharpness (Laplacian energy), semantic-mask IoU
+(per image and pooled per class), and the Chamfer distance between point sets, over the
+whole volume and over the part a frontal portrait frames. Used by the quality benchmarks (bench/quality.py,
 bench/train_fit.py)."""
 from __future__ import annotations
 
@@ -12,6 +12,20 @@ from ide3d_backend import camera, semantics
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float(10 * np.log10(255.0 ** 2 / max(mse, 1e-10)))
+
+
+def laplacian_energy(image: np.ndarray) -> float:
+    """Sharpness of an image: the mean square of the 5-point Laplacian of its luminance
+    (in [0, 1] units) over the interior pixels. Blur lowers it, fine detail raises it;
+    compare it between images of the same content and size (a ratio to ground truth)."""
+    img = image.astype(np.float64)
+    if img.ndim == 3:
+        img = img[..., :3] @ np.array([0.299, 0.587, 0.114])
+    img = img / 255.0 if image.dtype == np.uint8 else img
+    if min(img.shape) < 3:
+        raise ValueError(f"Laplacian energy needs an image of at least 3x3 pixels, got {img.shape}")
+    lap = img[:-2, 1:-1] + img[2:, 1:-1] + img[1:-1, :-2] + img[1:-1, 2:] - 4 * img[1:-1, 1:-1]
+    return float(np.mean(lap ** 2))
 
 
 def intersections_unions(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

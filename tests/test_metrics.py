@@ -51,3 +51,24 @@ def test_miou_counts_classes_in_either_mask():
     scores = metrics.MaskScores()
     scores.add(pred, gt)
     assert scores.pooled_class_iou()["skin"] == 0.5
+
+
+def test_laplacian_energy_of_a_sinusoid_is_analytic():
+    # I(x, y) = A sin(w x): the 5-point Laplacian is (2 cos w - 2) I, so its mean square
+    # over whole periods is (2 - 2 cos w)^2 A^2 / 2.
+    w, A = 2 * np.pi / 8, 0.25
+    x = np.arange(66)
+    img = np.tile(A * np.sin(w * x), (10, 1))
+    expected = (2 - 2 * np.cos(w)) ** 2 * A ** 2 / 2
+    assert metrics.laplacian_energy(img) == pytest.approx(expected, rel=1e-9)
+    assert metrics.laplacian_energy(np.full((8, 8, 3), 120, np.uint8)) == 0.0
+
+
+def test_blur_lowers_laplacian_energy():
+    from scipy.ndimage import gaussian_filter
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (64, 64, 3)).astype(np.uint8)
+    blurred = np.stack([gaussian_filter(img[..., c].astype(float), 1.5) for c in range(3)], -1).round().astype(np.uint8)
+    assert metrics.laplacian_energy(blurred) < 0.1 * metrics.laplacian_energy(img)
+    with pytest.raises(ValueError, match="at least 3x3"):
+        metrics.laplacian_energy(np.zeros((2, 5)))
