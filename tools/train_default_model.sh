@@ -185,11 +185,8 @@ $IDE3D train encoders --generator $W/generator.safetensors --data $DATA \
 $PY tools/halve_checkpoint.py runs/encoders-3/encoders.safetensors runs/encoders-3/export.safetensors
 
 # Stage 4 (no --latents: the per-head codes do not constrain the pose, the cameras do).
-$IDE3D train encoders --generator $W/generator.safetensors --data $DATA \
-  --set real_batch=4 --set pose_batch=16 --init runs/encoders-3/export.safetensors \
-  --set weights.mask_dice=1 --set weights.can_mask_dice=1 --set weights.real_mask_dice=1 \
-  --set weights.pose=20 --set weights.real_pose=20 --set recon_neural_resolution=32 --set recon_every=1 \
-  --set lr_warmup_steps=100 --set final_pose_fit=true --set seed=4 --out runs/encoders-4 --preset tiny --steps "$E4_STEPS" --resume --threads "$THREADS"
+encoders_phase $W/generator.safetensors $DATA runs/encoders-3/export.safetensors runs/encoders-4 "$E4_STEPS" \
+  --set weights.can_mask_dice=1 --set lr_warmup_steps=100 --set seed=4
 $PY tools/halve_checkpoint.py runs/encoders-4/encoders.safetensors runs/encoders-4/export.safetensors
 
 # Stage 4b (session 8): the canonical editor alone, started as E4's E_t + E_s, on canonical
