@@ -200,8 +200,8 @@ def main():
     result["seconds"] = time.time() - t0
     common.write(args.name, result)
     print(f"PSNR {result['encoder_reconstruction']['psnr_db']:.2f} dB, mIoU {result['encoder_reconstruction']['mask_miou']:.3f}, "
-          f"sharpness {result['encoder_reconstruction']['sharpness_ratio']:.2f} of the input's "
-          f"(samples {result['sample_sharpness']['ratio']:.2f}), "
+          f"sharpness {result['encoder_reconstruction']['sharpness_ratio']:.4f} of the input's "
+          f"(samples {result['sample_sharpness']['ratio']:.4f}), "
           f"Chamfer {result['chamfer_mean']} (in frame {result['chamfer_in_frame_mean']}), fractions ok {result['class_fractions_within_50pct']}")
 
 
