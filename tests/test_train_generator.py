@@ -126,6 +126,21 @@ def test_adversarial_phase_runs_all_terms(tiny_data, tmp_path):
     assert logs["r1_rgb"] > 0 and logs["r1_semantic"] > 0 and logs["density_reg"] > 0
 
 
+def test_adv_weight_scales_only_the_adversarial_term(tiny_data, tmp_path):
+    # Every draw of a step is seeded, so two fresh trainers see the same first step: the
+    # weighted adversarial term is the only difference in the generator's loss.
+    logs = {}
+    for w in (0.0, 0.25, 1.0):
+        cfg = small_config(recon_steps=0, adv_weight=w).replace(neural_schedule=((0.0, 16),))
+        logs[w] = make_trainer(tiny_data, tmp_path / f"run{w}", cfg).train_step()
+    raw = logs[1.0]["g_adv_unweighted"]
+    assert raw > 0 and logs[0.0]["g_adv_unweighted"] == pytest.approx(raw)
+    for w in (0.25, 1.0):
+        assert logs[w]["g_adv"] == pytest.approx(w * raw)
+        assert logs[w]["g_loss"] - logs[0.0]["g_loss"] == pytest.approx(w * raw, rel=1e-4)
+    assert logs[0.25]["rec_rgb"] == pytest.approx(logs[0.0]["rec_rgb"])
+
+
 def test_discriminator_warmup_freezes_the_generator_only(tiny_data, tmp_path):
     cfg = small_config(recon_steps=1, d_warmup_steps=2).replace(neural_schedule=((0.0, 16),))
     tr = make_trainer(tiny_data, tmp_path / "run", cfg)

@@ -63,6 +63,9 @@ class GeneratorTrainConfig:
     # Adversarial steps at the start of the adversarial phase that train D only (G frozen):
     # a fresh D's first gradients otherwise hit a reconstruction-trained G hard.
     d_warmup_steps: int = 0
+    # Weight of G's adversarial term. Below 1 to fine-tune a reconstruction-trained G: at 1
+    # the term swamps the kept reconstruction terms (default_model.md, session 10).
+    adv_weight: float = 1.0
     # Operations
     snapshot_every: int = 500
     sample_every: int = 500

@@ -246,7 +246,9 @@ class GeneratorTrainer(RunTrainer):
             fake = self.G.synthesis(ws, c_render, neural_resolution=self.neural_resolution(),
                                     noise_mode="random", perturb=True, generator=gen)
             d_rgb, d_sem = self._d_inputs(fake["image"], fake["image_raw"], fake["semantic"].softmax(1), fake["semantic_raw"])
-            terms["g_adv"] = losses.generator_adversarial(self.D(d_rgb, d_sem, c_render))
+            g_adv = losses.generator_adversarial(self.D(d_rgb, d_sem, c_render))
+            terms["g_adv"] = cfg.adv_weight * g_adv
+            logs["g_adv_unweighted"] = float(g_adv.detach())
             planes = fake["planes"]
         if reg_density:
             terms["density_reg"] = self._density_reg(planes, gen)
