@@ -141,6 +141,20 @@ def test_adv_weight_scales_only_the_adversarial_term(tiny_data, tmp_path):
     assert logs[0.25]["rec_rgb"] == pytest.approx(logs[0.0]["rec_rgb"])
 
 
+def test_d_raw_from_image_shows_d_the_fakes_own_downsampling(tiny_data, tmp_path):
+    import torch.nn.functional as F
+    cfg = small_config(recon_steps=0).replace(neural_schedule=((0.0, 16),))
+    fake = {"image": torch.rand(2, 3, 64, 64) * 2 - 1, "image_raw": torch.zeros(2, 3, 16, 16),
+            "semantic": torch.randn(2, 19, 64, 64), "semantic_raw": torch.rand(2, 19, 16, 16)}
+    neural = make_trainer(tiny_data, tmp_path / "a", cfg)._fake_d_inputs(fake)[0]
+    own = make_trainer(tiny_data, tmp_path / "b", cfg.replace(d_raw_from_image=True))._fake_d_inputs(fake)[0]
+    assert torch.equal(neural[:, :3], fake["image"]) and torch.equal(own[:, :3], fake["image"])
+    assert torch.all(neural[:, 3:] == 0)  # the neural render, upsampled
+    expected = F.interpolate(F.interpolate(fake["image"], size=(16, 16), mode="area"), size=(64, 64),
+                             mode="bilinear", align_corners=False)
+    torch.testing.assert_close(own[:, 3:], expected)
+
+
 def test_discriminator_warmup_freezes_the_generator_only(tiny_data, tmp_path):
     cfg = small_config(recon_steps=1, d_warmup_steps=2).replace(neural_schedule=((0.0, 16),))
     tr = make_trainer(tiny_data, tmp_path / "run", cfg)

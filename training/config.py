@@ -66,6 +66,12 @@ class GeneratorTrainConfig:
     # Weight of G's adversarial term. Below 1 to fine-tune a reconstruction-trained G: at 1
     # the term swamps the kept reconstruction terms (default_model.md, session 10).
     adv_weight: float = 1.0
+    # True: the RGB pair D sees for a fake is (I_h, I_h area-downsampled), as for a real,
+    # instead of (I_h, the neural render I_l). A D trained on the stage-5c generator told
+    # reals from fakes almost only by I_l (real I_h + fake I_l: logit -10.8; fake I_h + its
+    # own downsampling: -1.1; blurring real I_h by 2 px: no change), so its gradient went
+    # to I_l instead of sharpening I_h. Fine-tuning only: the recon terms keep I_l in line.
+    d_raw_from_image: bool = False
     # Operations
     snapshot_every: int = 500
     sample_every: int = 500

@@ -197,6 +197,12 @@ class GeneratorTrainer(RunTrainer):
             image, image_raw = gaussian_blur(image, s), gaussian_blur(image_raw, s * image_raw.shape[-1] / image.shape[-1])
         return self.D.rgb_input(image, image_raw), self.D.semantic_input(sem_probs, sem_raw)
 
+    def _fake_d_inputs(self, fake):
+        raw = fake["image_raw"]
+        if self.cfg.d_raw_from_image:  # the low-resolution RGB made as the reals' is
+            raw = F.interpolate(fake["image"], size=raw.shape[-2:], mode="area")
+        return self._d_inputs(fake["image"], raw, fake["semantic"].softmax(1), fake["semantic_raw"])
+
     def _real_d_inputs(self, real):
         r = self.neural_resolution()
         onehot = losses.onehot_semantics(real["mask"], self.gcfg.decoder.num_classes)
@@ -245,7 +251,7 @@ class GeneratorTrainer(RunTrainer):
             ws = self._mapping(z, self._conditioning(c_render, rng), rng, gen)
             fake = self.G.synthesis(ws, c_render, neural_resolution=self.neural_resolution(),
                                     noise_mode="random", perturb=True, generator=gen)
-            d_rgb, d_sem = self._d_inputs(fake["image"], fake["image_raw"], fake["semantic"].softmax(1), fake["semantic_raw"])
+            d_rgb, d_sem = self._fake_d_inputs(fake)
             g_adv = losses.generator_adversarial(self.D(d_rgb, d_sem, c_render))
             terms["g_adv"] = cfg.adv_weight * g_adv
             logs["g_adv_unweighted"] = float(g_adv.detach())
@@ -292,7 +298,7 @@ class GeneratorTrainer(RunTrainer):
                 ws = self._mapping(z, self._conditioning(c_render, rng), rng, gen)
                 fake = self.G.synthesis(ws, c_render, neural_resolution=self.neural_resolution(),
                                         noise_mode="random", perturb=True, generator=gen)
-            fake_rgb, fake_sem = self._d_inputs(fake["image"], fake["image_raw"], fake["semantic"].softmax(1), fake["semantic_raw"])
+            fake_rgb, fake_sem = self._fake_d_inputs(fake)
             real = self._sample_real(rng, B, cfg.xflip)
             real_rgb, real_sem = self._real_d_inputs(real)
             do_r1 = cfg.r1_interval > 0 and step % cfg.r1_interval == 0
