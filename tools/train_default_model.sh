@@ -145,6 +145,29 @@ if [ "${RICH:-0}" = 1 ]; then
   $PY tools/halve_checkpoint.py runs/encoders-mix2/encoders.safetensors runs/encoders-mix2/export.safetensors
   can_editor_phase runs/generator-mix/export.safetensors runs/encoders-mix2/export.safetensors \
     $MIX runs/encoders-mix2-can "$C5_STEPS"
+
+  # Stage 5d (session 10): the 5c generator fine-tuned adversarially from its last recon
+  # step: D alone for 100 steps, then G against it with half of each batch kept on the
+  # reconstruction terms, at lr 2e-4, the adversarial term weighted 0.1 to step 900 and 0.3
+  # to G5D_STEPS; D sees each fake's own downsampled image as its low-resolution pair
+  # (d_raw_from_image; docs/default_model.md says why). Then the encoders and E_can refitted.
+  G5D_STEPS=${G5D_STEPS:-1200}
+  [ -f runs/generator-adv/latest.json ] || { mkdir -p runs/generator-adv;
+    cp runs/generator-mix/snapshot-00000600.safetensors runs/generator-mix/latest.json runs/generator-adv/; }
+  adversarial_to() {  # adversarial_to WEIGHT STEP
+    $IDE3D train generator --data $MIX --out runs/generator-adv --preset tiny --phase both \
+      --init runs/generator-rich/export.safetensors --set recon_steps=600 --set recon.semantic_dice=1 \
+      --set lr_g=2e-4 --set adv_weight="$1" --set d_raw_from_image=true --set d_warmup_steps=100 \
+      --set snapshot_every=50 --steps "$2" --resume --threads "$THREADS"
+  }
+  adversarial_to 0.1 900
+  adversarial_to 0.3 "$G5D_STEPS"
+  $IDE3D train export runs/generator-adv --out runs/generator-adv/export-"$G5D_STEPS".safetensors --half
+  encoders_on_mix runs/generator-adv/export-"$G5D_STEPS".safetensors runs/encoders-mix2/export.safetensors \
+    runs/encoders-adv 400 5e-5 9 --set lr_warmup_steps=50 --set snapshot_every=200
+  $PY tools/halve_checkpoint.py runs/encoders-adv/encoders.safetensors runs/encoders-adv/export.safetensors
+  can_editor_phase runs/generator-adv/export-"$G5D_STEPS".safetensors runs/encoders-adv/export.safetensors \
+    $MIX runs/encoders-adv-can "$C5_STEPS"
   exit 0  # the candidates are measured (bench/quality.py, real_photos.py, parser_quality.py) before shipping
 fi
 
