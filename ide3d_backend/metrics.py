@@ -1,7 +1,7 @@
 """Evaluation scores: image PSNR, image sharpness (Laplacian energy), semantic-mask IoU
 (per image and pooled per class), and the Chamfer distance between point sets, over the
-whole volume and over the part a frontal portrait frames. Used by the quality benchmarks (bench/quality.py,
-bench/train_fit.py)."""
+whole volume and over the part a frontal portrait frames. Used by the quality
+benchmarks (bench/quality.py, bench/train_fit.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +16,9 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def laplacian_energy(image: np.ndarray) -> float:
     """Sharpness of an image: the mean square of the 5-point Laplacian of its luminance
-    (in [0, 1] units) over the interior pixels. Blur lowers it, fine detail raises it;
-    compare it between images of the same content and size (a ratio to ground truth)."""
+    (in [0, 1] units: uint8 images are scaled, float images taken as given) over the
+    interior pixels. Blur lowers it, fine detail raises it; compare it between images of
+    the same content and size (a ratio to ground truth)."""
     img = image.astype(np.float64)
     if img.ndim == 3:
         img = img[..., :3] @ np.array([0.299, 0.587, 0.114])
