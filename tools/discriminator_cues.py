@@ -52,12 +52,9 @@ def main() -> int:
         ws = tr._mapping(z, tr._conditioning(c, rng), rng, gen)
         fake = tr.G.synthesis(ws, c, neural_resolution=tr.neural_resolution(), noise_mode="random",
                               perturb=True, generator=gen)
-        probs = fake["semantic"].softmax(1)
-        rgb_fake, sem_fake = tr._d_inputs(fake["image"], fake["image_raw"], probs, fake["semantic_raw"])
-        low = fake["image_raw"].shape[-2:]
-
-        def downsampled(image):
-            return F.interpolate(image, size=low, mode="area")
+        # D's inputs made as training makes them (GeneratorTrainer._real_d_inputs / _fake_d_inputs)
+        rgb_fake, sem_fake = tr._fake_d_inputs(fake, raw_from_image=False)
+        rgb_fake_own = tr._fake_d_inputs(fake, raw_from_image=True)[0]
 
         def score(name, rgb_in, sem_in):
             logit_rgb, logit_sem = tr.D(rgb_in, sem_in, c)
@@ -65,13 +62,15 @@ def main() -> int:
 
         score("real", rgb_real, sem_real)
         score("fake", rgb_fake, sem_fake)
+        probs = fake["semantic"].softmax(1)
         hard = F.one_hot(probs.argmax(1), probs.shape[1]).permute(0, 3, 1, 2).float()
-        score("fake, one-hot semantics", rgb_fake, tr.D.semantic_input(hard, downsampled(hard)))
-        score("fake I_h + its own downsampling", tr.D.rgb_input(fake["image"], downsampled(fake["image"])), sem_fake)
+        hard_raw = F.interpolate(hard, size=fake["semantic_raw"].shape[-2:], mode="area")
+        score("fake, one-hot semantics", rgb_fake, tr.D.semantic_input(hard, hard_raw))
+        score("fake I_h + its own downsampling", rgb_fake_own, sem_fake)
         score("real I_h + fake I_l", tr.D.rgb_input(real["image"], fake["image_raw"]), sem_real)
         for sigma in (0.5, 1.0, 2.0):
-            blurred = gaussian_blur(real["image"], sigma)
-            score(f"real blurred, sigma {sigma} px", tr.D.rgb_input(blurred, downsampled(blurred)), sem_real)
+            blurred = tr._real_d_inputs({**real, "image": gaussian_blur(real["image"], sigma)})[0]
+            score(f"real blurred, sigma {sigma} px", blurred, sem_real)
     print(f"{args.run} at step {tr.step}: mean D logits over {args.batch} images")
     for name, r in rows.items():
         print(f"  {name:34s} rgb {r['rgb']:+7.2f}   semantic {r['semantic']:+7.2f}")

@@ -197,9 +197,11 @@ class GeneratorTrainer(RunTrainer):
             image, image_raw = gaussian_blur(image, s), gaussian_blur(image_raw, s * image_raw.shape[-1] / image.shape[-1])
         return self.D.rgb_input(image, image_raw), self.D.semantic_input(sem_probs, sem_raw)
 
-    def _fake_d_inputs(self, fake):
+    def _fake_d_inputs(self, fake, raw_from_image: bool | None = None):
+        """D's inputs for generated images; raw_from_image (default: cfg.d_raw_from_image)
+        picks the low-resolution RGB: the neural render, or the image downsampled."""
         raw = fake["image_raw"]
-        if self.cfg.d_raw_from_image:  # the low-resolution RGB made as the reals' is
+        if self.cfg.d_raw_from_image if raw_from_image is None else raw_from_image:
             raw = F.interpolate(fake["image"], size=raw.shape[-2:], mode="area")
         return self._d_inputs(fake["image"], raw, fake["semantic"].softmax(1), fake["semantic_raw"])
 
