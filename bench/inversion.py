@@ -120,7 +120,7 @@ def compare_presets(args):
     for v in args.variant:
         name, preset = parse_variant(v)
         configs[name] = preset
-    photos = {k: v for k, v in real_photos.real_portraits().items() if k in args.photos.split(",")}
+    photos = {k: path for k, (path, _) in real_photos.real_portraits().items() if k in args.photos.split(",")}
     runs = {name: {photo: [] for photo in photos} for name in configs}
     with tempfile.TemporaryDirectory() as tmp:
         S.invert_photo(G, photos[next(iter(photos))], Path(tmp) / "warm", preset=BEFORE["fast"].with_steps(1, 1),

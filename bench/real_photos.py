@@ -11,13 +11,18 @@ For each real portrait the project can get offline, and for held-out SynthHeads 
 - landmark error at the input view: mean distance of the 468 face-mesh points of the
   render to the photo's, over the inter-ocular distance;
 - PSNR inside the face (the face-mesh oval) at the input view;
+- the skin tone at the input view: the CIELAB distance and lightness difference between
+  the render's skin and the photo's (a dark-skinned person must not come out pale);
 - for real photos, a hair restyle (`--region hair`, style seed 7): the share of the
   changed pixels inside the dilated hair mask (an edit that stays on the hair).
 Real portraits: the astronaut (NASA, public domain; bundled as
 ide3d_backend/assets/astronaut.png, from scikit-image's data), Grace Hopper (US Navy,
 public domain; matplotlib/mpl-data/sample_data/grace_hopper.jpg, in matplotlib, which
-MediaPipe installs). Writes bench/results/real_photos.json and a turntable picture.
-Usage: python bench/real_photos.py [--heads 16] [--preset fast] [--picture PATH] [--generator G --encoders E --parser P]
+MediaPipe installs), and every JPEG in --portraits (default data/portraits/, filled by
+tools/fetch_portraits.py with four White House photographs: they are scored, but their
+renders stay out of the picture). Writes bench/results/real_photos.json and a turntable picture.
+Usage: python bench/real_photos.py [--heads 16] [--preset fast] [--picture PATH] [--portraits DIR]
+       [--generator G --encoders E --parser P]
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ import common  # bench/common.py: the script's own folder is on sys.path
 
 from ide3d_backend import camera, identity, semantics
 from ide3d_backend.assets import ASTRONAUT
-from ide3d_backend.metrics import psnr
+from ide3d_backend.metrics import psnr, skin_tone_difference
 from ide3d_backend.photo import landmarks as lm, mask as photo_mask
 from ide3d_backend.photo.align import eye_centres
 
@@ -43,15 +48,22 @@ YAWS = (-0.52, -0.26, 0.0, 0.26, 0.52)
 DETECT_SIZE = 256  # renders and crops are upscaled to this for the face mesh and dlib
 
 
-def real_portraits() -> dict[str, str]:
-    found = {"astronaut": str(ASTRONAUT)}
+DEFAULT_PORTRAITS = Path(__file__).resolve().parents[1] / "data" / "portraits"
+
+
+def real_portraits(folder: Path | None = DEFAULT_PORTRAITS) -> dict[str, tuple[str, bool]]:
+    """name -> (path, whether its renders may go into the published picture)."""
+    found = {"astronaut": (str(ASTRONAUT), True)}
     try:
         import matplotlib
         hopper = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
         if hopper.exists():
-            found["grace_hopper"] = str(hopper)
+            found["grace_hopper"] = (str(hopper), True)
     except ImportError:
         pass
+    if folder is not None and folder.is_dir():
+        for path in sorted(folder.glob("*.jpg")):
+            found[path.stem] = (str(path), False)
     return found
 
 
@@ -116,6 +128,8 @@ def score(session, truth: tuple[float, float] | None, edit: bool) -> dict:
     f = face(rgb)
     inside = face_oval_mask(ref_points, res)
     out["psnr_face_input_view"] = psnr(rgb[inside], photo[inside])
+    # the skin's colour, each image read by its own mask (the photo's: the front end's)
+    out["skin_tone_input_view"] = skin_tone_difference(photo, session.mask(), rgb, session.render(kind="mask"))
     if f is not None:
         le, re = eye_centres(ref_points)
         err = np.linalg.norm(f[0][:468, :2] - ref_points[:468, :2], axis=1).mean()
@@ -135,6 +149,9 @@ def main():
                     help="turntable PNG (default: docs/images/real_photos_turntable.png for the shipped "
                          "weights, bench/results/NAME.png for candidates, so they never replace the docs' picture)")
     ap.add_argument("--name", default="real_photos")
+    ap.add_argument("--portraits", type=Path, default=DEFAULT_PORTRAITS,
+                    help="a folder of extra portrait JPEGs, scored but left out of the picture "
+                         "(default data/portraits/, see tools/fetch_portraits.py)")
     ap.add_argument("--generator", default=None, help="generator checkpoint (default: the shipped one)")
     ap.add_argument("--encoders", default=None, help="encoders checkpoint (default: the shipped ones)")
     ap.add_argument("--parser", default=None, help="face parser checkpoint (default: the shipped one)")
@@ -163,10 +180,11 @@ def main():
             strip = [s.photo()] + [s.render(y, s.pitch, kind="rgb") for y in YAWS]
             return r, np.concatenate(strip, 1)
 
-    for name, path in real_portraits().items():
+    for name, (path, publish) in real_portraits(args.portraits).items():
         r, strip = run(path, edit=True)
         results["real"][name] = {"source": path, **r}
-        rows.append(strip)
+        if publish:
+            rows.append(strip)
         print(name, {k: r.get(k) for k in ("camera", "identity_distance_input_view", "face_found_all_views",
                                           "psnr_face_input_view", "landmark_error_input_view", "hair_edit")})
     rng = np.random.default_rng(0)
@@ -202,6 +220,12 @@ def summarise(results: dict) -> dict:
                       "psnr_face_input_view": mean([it.get("psnr_face_input_view") for it in items]),
                       "landmark_error_input_view": mean([it.get("landmark_error_input_view") for it in items]),
                       "seconds": mean([it["timings"].get("wall_including_front_end") for it in items])}
+        tones = [it.get("skin_tone_input_view") for it in items]
+        out[group]["skin_delta_e_input_view"] = mean([t["delta_e"] for t in tones if t])
+        out[group]["skin_delta_lightness_input_view"] = mean([t["delta_lightness"] for t in tones if t])
+        side = [it["views"][y]["face_found"] for it in items if "views" in it
+                for y in (f"{v:+.2f}" for v in YAWS if v != 0.0)]
+        out[group]["side_views_with_a_face"] = [int(sum(side)), len(side)]
         if group == "synthheads":
             out[group]["camera_error_yaw_pitch"] = [mean([it["camera_error"][0] for it in items]),
                                                     mean([it["camera_error"][1] for it in items])]

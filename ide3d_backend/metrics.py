@@ -1,6 +1,7 @@
-"""Evaluation scores: image PSNR, image sharpness (Laplacian energy), semantic-mask IoU
-(per image and pooled per class), and the Chamfer distance between point sets, over the
-whole volume and over the part a frontal portrait frames. Used by the quality
+"""Evaluation scores: image PSNR, image sharpness (Laplacian energy), the skin tone of a
+render against its photo (CIELAB), semantic-mask IoU (per image and pooled per class),
+and the Chamfer distance between point sets, over the whole volume and over the part a
+frontal portrait frames. Used by the quality
 benchmarks (bench/quality.py, bench/train_fit.py)."""
 from __future__ import annotations
 
@@ -27,6 +28,40 @@ def laplacian_energy(image: np.ndarray) -> float:
         raise ValueError(f"Laplacian energy needs an image of at least 3x3 pixels, got {img.shape}")
     lap = img[:-2, 1:-1] + img[2:, 1:-1] + img[1:-1, :-2] + img[1:-1, 2:] - 4 * img[1:-1, 1:-1]
     return float(np.mean(lap ** 2))
+
+
+# sRGB (D65) -> XYZ, IEC 61966-2-1; the white point of D65 in XYZ.
+_SRGB_TO_XYZ = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]])
+_D65_WHITE = np.array([0.95047, 1.0, 1.08883])
+
+
+def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """CIELAB (L* in [0, 100]) of sRGB colours, [..., 3] uint8 (0-255) or float (0-1)."""
+    c = rgb.astype(np.float64) / (255.0 if rgb.dtype == np.uint8 else 1.0)
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ _SRGB_TO_XYZ.T / _D65_WHITE
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
+
+
+def skin_tone(rgb: np.ndarray, labels: np.ndarray, min_pixels: int = 20) -> np.ndarray | None:
+    """Mean CIELAB colour of an image's skin-class pixels (None if fewer than min_pixels)."""
+    skin = labels == semantics.class_id("skin")
+    if skin.sum() < min_pixels:
+        return None
+    return srgb_to_lab(rgb[skin]).mean(0)
+
+
+def skin_tone_difference(photo: np.ndarray, photo_labels: np.ndarray, render: np.ndarray,
+                         render_labels: np.ndarray) -> dict | None:
+    """How far a render's skin is from the photo's: each image's skin pixels (by its own
+    mask) averaged in CIELAB; delta_lightness = render L* - photo L* (negative: darker),
+    delta_e = the CIE76 distance of the two means (about 2.3 is a just-noticeable step)."""
+    a, b = skin_tone(photo, photo_labels), skin_tone(render, render_labels)
+    if a is None or b is None:
+        return None
+    return {"photo_lab": a.tolist(), "render_lab": b.tolist(),
+            "delta_lightness": float(b[0] - a[0]), "delta_e": float(np.linalg.norm(b - a))}
 
 
 def intersections_unions(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -72,3 +72,38 @@ def test_blur_lowers_laplacian_energy():
     assert metrics.laplacian_energy(blurred) < 0.1 * metrics.laplacian_energy(img)
     with pytest.raises(ValueError, match="at least 3x3"):
         metrics.laplacian_energy(np.zeros((2, 5)))
+
+
+def test_srgb_to_lab_matches_published_values():
+    # CIE L*a*b* (D65) of sRGB white, black, red and mid grey, as colour references list them.
+    rgb = np.array([[255, 255, 255], [0, 0, 0], [255, 0, 0], [119, 119, 119]], dtype=np.uint8)
+    lab = metrics.srgb_to_lab(rgb)
+    np.testing.assert_allclose(lab[0], [100, 0, 0], atol=0.05)
+    np.testing.assert_allclose(lab[1], [0, 0, 0], atol=1e-9)
+    np.testing.assert_allclose(lab[2], [53.24, 80.09, 67.20], atol=0.1)
+    np.testing.assert_allclose(lab[3], [50.0, 0, 0], atol=0.1)
+    # float input in [0, 1] means the same colours
+    np.testing.assert_allclose(metrics.srgb_to_lab(rgb / 255.0), lab)
+
+
+def test_skin_tone_difference_reads_each_image_by_its_own_mask():
+    from ide3d_backend import semantics
+    skin, hair = semantics.class_id("skin"), semantics.class_id("hair")
+    photo = np.zeros((8, 8, 3), np.uint8)
+    photo[:4] = (90, 60, 45)        # dark skin on the top half (32 pixels)
+    photo[4:] = (250, 250, 250)     # white hair elsewhere: must not count
+    photo_labels = np.full((8, 8), hair)
+    photo_labels[:4] = skin
+    render = np.full((8, 8, 3), (220, 180, 160), np.uint8)  # lighter skin everywhere
+    render_labels = np.full((8, 8), skin)
+    d = metrics.skin_tone_difference(photo, photo_labels, render, render_labels)
+    want = metrics.srgb_to_lab(np.array([220, 180, 160], np.uint8)) - metrics.srgb_to_lab(np.array([90, 60, 45], np.uint8))
+    assert d["delta_lightness"] == pytest.approx(want[0])
+    assert d["delta_lightness"] > 30  # the render is much lighter
+    assert d["delta_e"] == pytest.approx(np.linalg.norm(want))
+    # the same colours: no difference, whatever else the images hold
+    assert metrics.skin_tone_difference(photo, photo_labels, photo, photo_labels)["delta_e"] == pytest.approx(0)
+    # too little skin in either image: no verdict
+    few = np.full((8, 8), hair)
+    few[0, :5] = skin
+    assert metrics.skin_tone_difference(photo, few, render, render_labels) is None
