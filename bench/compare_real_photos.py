@@ -12,11 +12,14 @@ import argparse
 import json
 from pathlib import Path
 
+from common import RESULTS  # bench/common.py: the script's own folder is on sys.path
+
 
 def load(path: str) -> dict:
+    """A results JSON by path, or by its name in bench/results/ without .json."""
     p = Path(path)
     if not p.exists() and not p.suffix:
-        p = Path(__file__).resolve().parent / "results" / f"{path}.json"
+        p = RESULTS / f"{path}.json"
     return json.loads(p.read_text())
 
 
