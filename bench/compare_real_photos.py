@@ -45,6 +45,10 @@ def compare(before: dict, after: dict, yaws: list[str]) -> dict:
             "after_closer": sum(a < b for b, a in pairs)}
 
 
+def fmt(distance: float | None) -> str:
+    return "  -  " if distance is None else f"{distance:.3f}"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("before")
@@ -53,7 +57,6 @@ def main():
     args = ap.parse_args()
     yaws = [f"{float(y):+.2f}" for y in args.yaws.split(",")]
     out = compare(load(args.before), load(args.after), yaws)
-    fmt = lambda d: "  -  " if d is None else f"{d:.3f}"  # noqa: E731
     print(f"{'portrait':22s} {'yaw':>6s} {'before':>7s} {'after':>7s}")
     for name, yaw, b, a in out["rows"]:
         print(f"{name:22s} {yaw:>6s} {fmt(b):>7s} {fmt(a):>7s}")

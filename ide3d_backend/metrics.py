@@ -1,13 +1,14 @@
 """Evaluation scores: image PSNR, image sharpness (Laplacian energy), the skin tone of a
 render against its photo (CIELAB), semantic-mask IoU (per image and pooled per class),
 and the Chamfer distance between point sets, over the whole volume and over the part a
-frontal portrait frames. Used by the quality
-benchmarks (bench/quality.py, bench/train_fit.py)."""
+frontal portrait frames. Used by the quality benchmarks (bench/quality.py,
+bench/train_fit.py, bench/real_photos.py)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ide3d_backend import camera, semantics
+from ide3d_backend.export import srgb_to_linear
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -37,8 +38,7 @@ _D65_WHITE = np.array([0.95047, 1.0, 1.08883])
 
 def srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     """CIELAB (L* in [0, 100]) of sRGB colours, [..., 3] uint8 (0-255) or float (0-1)."""
-    c = rgb.astype(np.float64) / (255.0 if rgb.dtype == np.uint8 else 1.0)
-    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    linear = srgb_to_linear(rgb / 255.0 if rgb.dtype == np.uint8 else rgb)
     xyz = linear @ _SRGB_TO_XYZ.T / _D65_WHITE
     f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
     return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], -1)
